@@ -1,0 +1,103 @@
+"""`definemed demo`: the end-to-end run on the bundled model and the sample data.
+
+Runs every stage that exists so far, each into its own run directory under ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import Field
+from rich.table import Table
+
+from definemed.config import StrictModel
+from definemed.console import console, out, progress_bar
+from definemed.runs import RunDir
+
+log = logging.getLogger("definemed.demo")
+
+DEFAULT_SYSTEM = "Du bist ein hilfreicher medizinischer Assistent. Antworte immer auf Deutsch."
+
+
+class DemoConfig(StrictModel):
+    output_dir: Path = Path("runs/demo")
+    seed: int = 0
+    model: str = "smollm2-135m-instruct"
+    system_prompt: str = DEFAULT_SYSTEM
+    questions: list[str] = Field(default_factory=lambda: [
+        "Welche Nebenwirkungen hat Ibuprofen?",
+        "Was ist ein normaler Blutdruck bei Erwachsenen?",
+    ])
+    max_new_tokens: int = Field(80, ge=1)
+    ppl_max_docs: int = Field(20, ge=1, description="held-out documents per domain for perplexity")
+    ppl_max_length: int = Field(256, ge=16)
+
+
+def _heldout_texts(max_docs: int) -> dict[str, list[str]]:
+    from definemed.data.sample import labelled_docs
+
+    test = [d for d in labelled_docs("test") if d["lang"] == "de"]
+    medical = [d["text"] for d in test if d["medical"] >= 4][:max_docs]
+    general = [d["text"] for d in test if d["medical"] == 0][:max_docs]
+    return {"medical": medical, "general": general}
+
+
+def sample_summary_table() -> Table:
+    from collections import Counter
+
+    from definemed.data.sample import load_instructions, load_labels, load_mcq
+
+    labels = load_labels()
+    table = Table(title="Sample data (data/sample)")
+    table.add_column("set")
+    table.add_column("items", justify="right")
+    table.add_column("details")
+    med = sum(lab.medical >= 3 for lab in labels)
+    splits = Counter(lab.split for lab in labels)
+    table.add_row("web documents", str(len(labels)),
+                  f"medical≥3: {med}, other: {len(labels) - med}; splits {dict(splits)}")
+    mcq = load_mcq()
+    table.add_row("MCQ", str(len(mcq)), f"{len({q.subject for q in mcq})} subjects")
+    inst = load_instructions()
+    table.add_row("instructions", str(len(inst)),
+                  f"with constraints: {sum(bool(i.constraints) for i in inst)}, "
+                  f"with reference: {sum(i.reference is not None for i in inst)}")
+    return table
+
+
+def run_demo(cfg: DemoConfig) -> dict:
+    from definemed.eval.perplexity import perplexity
+    from definemed.models import load_causal_lm, random_init_like, resolve_model
+    from definemed.models.chat import GenerationSettings, build_messages, generate_chat
+
+    out.print(sample_summary_table())
+    run = RunDir(cfg.output_dir / "base-model", stage="demo").start(cfg, seed=cfg.seed)
+    console.print("[bold]1/3[/] bundled model → Hugging Face checkpoint (cached after the first run)")
+    model_path = resolve_model(cfg.model)
+    model, tok = load_causal_lm(model_path)
+    control = random_init_like(model_path, seed=cfg.seed)
+
+    console.print("[bold]2/3[/] perplexity on held-out German test documents: bundled model vs random-init control")
+    texts = _heldout_texts(cfg.ppl_max_docs)
+    ppl: dict[str, dict] = {}
+    for label, m in (("bundled", model), ("random_init", control)):
+        for domain, docs in texts.items():
+            with progress_bar(f"ppl {label}/{domain}", total=None) as advance:
+                ppl[f"{label}/{domain}"] = perplexity(m, tok, docs, max_length=cfg.ppl_max_length, progress=advance)
+    table = Table(title="Held-out perplexity (lower is better)")
+    for col in ("model", "medical", "general"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for label in ("bundled", "random_init"):
+        table.add_row(label, f"{ppl[label + '/medical']['ppl']:.1f}", f"{ppl[label + '/general']['ppl']:.1f}")
+    out.print(table)
+
+    console.print("[bold]3/3[/] greedy chat answers of the bundled model (a 135M English-first model: weak German)")
+    settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+    answers = generate_chat(model, tok, [build_messages(q, cfg.system_prompt) for q in cfg.questions], settings)
+    for q, a in zip(cfg.questions, answers):
+        out.print(f"[bold]Frage:[/] {q}\n[bold]Antwort:[/] {a['text']}\n")
+    metrics = {"perplexity": ppl, "answers": [{"question": q, **a} for q, a in zip(cfg.questions, answers)]}
+    run.finish(metrics, outputs={"model": model_path})
+    out.print(f"Run directory: {run.path}")
+    return metrics

@@ -1,0 +1,9 @@
+"""User-facing errors.
+
+A `UserError` is a mistake the user can fix (bad config, missing file). The CLI prints it as
+one line and exits with code 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""

@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks, perplexity, generation, pairwise judging, failure modes."""

@@ -1,0 +1,91 @@
+"""Resolve a model reference and load it safely.
+
+A reference is one of:
+- ``smollm2-135m-instruct`` (or ``bundled``): the bundled model, converted and cached;
+- a local folder with a Hugging Face checkpoint;
+- a hub id such as ``Qwen/Qwen2.5-7B`` (needs internet; used as is by transformers).
+Safetensors only (no pickle), and ``trust_remote_code`` stays off unless asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from definemed.errors import UserError
+from definemed.models.bundled import BUNDLED_NAME, ensure_bundled_model
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+def resolve_model(ref: str | Path) -> str:
+    """Turn a model reference into something ``from_pretrained`` accepts."""
+    ref = str(ref)
+    if ref in (BUNDLED_NAME, "bundled"):
+        return str(ensure_bundled_model())
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise UserError(f"model folder {path} has no config.json (not a Hugging Face checkpoint)")
+        return str(path)
+    if ref.startswith((".", "/", "~")) or not _HUB_ID.match(ref):
+        raise UserError(f"model not found: '{ref}' is neither a local folder nor a hub id (org/name)")
+    return ref  # hub id: transformers downloads it (users with internet)
+
+
+def torch_dtype(name: str):
+    import torch
+
+    if name not in _DTYPES:
+        raise UserError(f"unknown dtype '{name}' (use one of: {', '.join(sorted(_DTYPES))})")
+    return getattr(torch, _DTYPES[name])
+
+
+def load_tokenizer(ref: str | Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    src = resolve_model(ref)
+    try:
+        tok = AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(f"cannot load tokenizer from '{ref}': {str(err).splitlines()[0]}") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: bool = False,
+                   with_tokenizer: bool = True):
+    """Load (model, tokenizer) in eval mode from safetensors weights only."""
+    from transformers import AutoModelForCausalLM
+
+    src = resolve_model(ref)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            src, dtype=torch_dtype(dtype), use_safetensors=True, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(f"cannot load model from '{ref}': {str(err).splitlines()[0]}") from None
+    model.eval()
+    tok = load_tokenizer(src, trust_remote_code=trust_remote_code) if with_tokenizer else None
+    return model, tok
+
+
+def random_init_like(ref: str | Path, seed: int = 0, num_hidden_layers: int | None = None, **overrides):
+    """A randomly initialised model with the architecture of ``ref`` (optionally fewer layers).
+
+    Used as the untrained control in evaluations and as the tiny real-config model in tests.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(resolve_model(ref))
+    if num_hidden_layers is not None:
+        config.num_hidden_layers = num_hidden_layers
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.eval()
+    return model

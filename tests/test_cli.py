@@ -1,0 +1,69 @@
+"""The real console script in subprocesses: help, bad inputs (exit 2, one line), demo."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+def assert_user_error(res, needle):
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert needle in lines[0], lines[0]
+
+
+def test_help_lists_stage_groups():
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for word in ("demo", "model", "data", "eval"):
+        assert word in res.stdout
+
+
+def test_missing_config(tmp_path):
+    assert_user_error(run_cli("demo", "--config", tmp_path / "missing.yaml"), "config file not found")
+
+
+def test_wrong_field_type(tmp_path):
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text("max_new_tokens: viele\n")
+    assert_user_error(run_cli("demo", "--config", cfg), "field 'max_new_tokens'")
+
+
+def test_unknown_field(tmp_path):
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text("max_new_tokenz: 3\n")
+    assert_user_error(run_cli("demo", "--config", cfg), "unknown field")
+
+
+def test_missing_data_file(tmp_path):
+    assert_user_error(run_cli("eval", "perplexity", tmp_path / "nope.parquet"), "data not found")
+
+
+def test_corrupt_parquet(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet file at all")
+    assert_user_error(run_cli("eval", "perplexity", bad), "cannot read parquet")
+
+
+def test_data_info_prints_counts():
+    res = run_cli("data", "info")
+    assert res.returncode == 0, res.stderr
+    assert "web documents" in res.stdout and "MCQ" in res.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_and_writes_run_dir(tmp_path):
+    res = run_cli("demo", "--output-dir", tmp_path, "--set", "ppl_max_docs=3", "--set", "max_new_tokens=16",
+                  "--set", "questions=[Was ist Fieber?]")
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = tmp_path / "base-model"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["seed"] == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    ppl = metrics["perplexity"]
+    assert ppl["bundled/medical"]["ppl"] < ppl["random_init/medical"]["ppl"]
+    assert (run / "config.yaml").exists() and (run / "run.log").exists()
+    assert "Held-out perplexity" in res.stdout
