@@ -93,7 +93,7 @@ def test_build_is_reproducible(tmp_path, docs, labels):
 
     shutil.copytree(sample.sample_dir() / "src", tmp_path / "src")
     build(tmp_path)
-    rebuilt = pq.read_table(tmp_path / "fineweb2_deu" / "000_00000.parquet").to_pylist()
+    rebuilt = [r for f in sorted((tmp_path / "fineweb2_deu").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert rebuilt == docs
     assert (tmp_path / "labels" / "fineweb2_deu_gold.jsonl").read_text() == sample.labels_path().read_text()
 

@@ -7,7 +7,7 @@ The sources hold the text and the gold labels; this script adds what a FineWeb2 
 writes a few syndicated near-duplicates, assigns a fixed stratified train/validation/test
 split (near-duplicates stay in the split of their original, so no leakage), and writes:
 
-    fineweb2_deu/000_00000.parquet        FineWeb2 columns exactly
+    fineweb2_deu/000_0000{0..3}.parquet   FineWeb2 columns exactly, in 4 files (tasks shard by file)
     labels/fineweb2_deu_gold.jsonl        id, key, medical, edu, split, kind, lang, near_duplicate_of
     labels/pii_planted.jsonl              planted personal data and protected numbers per document
 
@@ -29,6 +29,7 @@ SPLITS = (("train", 0.70), ("validation", 0.15), ("test", 0.15))
 DUMPS = ("CC-MAIN-2023-06", "CC-MAIN-2023-23", "CC-MAIN-2023-40", "CC-MAIN-2023-50",
          "CC-MAIN-2024-10", "CC-MAIN-2024-18", "CC-MAIN-2024-26", "CC-MAIN-2024-33")
 NEAR_DUP_COUNT = 12
+PARQUET_FILES = 4
 ID_NAMESPACE = uuid.UUID("5b0f6f1e-7a4c-4d8e-9c43-8f4a2b9e6d11")
 
 
@@ -111,9 +112,10 @@ def build(root: Path) -> dict:
     docs = [dict(r, near_duplicate_of=None) for f in sources for r in read_jsonl(f)]
     docs.sort(key=lambda d: d["key"])
     # Near-duplicates of a deterministic choice of German documents of several kinds.
-    german = [d for d in docs if d["lang"] == "de" and len(d["text"].split()) > 120]
+    german = [d for d in docs if d["lang"] == "de" and d["kind"] not in ("junk", "injection") and len(d["text"].split()) > 250]
     chosen = sorted(german, key=lambda d: _h(d["key"], "dup"))[:NEAR_DUP_COUNT]
     docs += [_syndicate(d, i) for i, d in enumerate(chosen)]
+    docs.sort(key=lambda d: _h(d["key"], "order"))  # crawl order: kinds mixed across files
 
     ids = {d["key"]: f"<urn:uuid:{uuid.uuid5(ID_NAMESPACE, d['key'])}>" for d in docs}
     cluster = defaultdict(int)
@@ -139,12 +141,61 @@ def build(root: Path) -> dict:
         ("date", pa.string()), ("file_path", pa.string()), ("language", pa.string()),
         ("language_score", pa.float64()), ("language_script", pa.string()),
         ("minhash_cluster_size", pa.int64()), ("top_langs", pa.string())]))
-    (root / "fineweb2_deu").mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, root / "fineweb2_deu" / "000_00000.parquet", compression="zstd")
+    out_dir = root / "fineweb2_deu"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.parquet"):
+        old.unlink()
+    per_file = -(-table.num_rows // PARQUET_FILES)
+    for i in range(PARQUET_FILES):
+        pq.write_table(table.slice(i * per_file, per_file), out_dir / f"000_{i:05d}.parquet", compression="zstd")
     write_jsonl(root / "labels" / "fineweb2_deu_gold.jsonl", labels)
     write_jsonl(root / "labels" / "pii_planted.jsonl", pii)
+    _write_counts(root, labels, rows)
     return {"documents": len(rows), "words": sum(len(r["text"].split()) for r in rows),
             "near_duplicates": len(chosen), "with_pii": len(pii)}
+
+
+def _table(title: str, counter) -> str:
+    lines = [f"| {title} | count |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+    return "\n".join(lines)
+
+
+def _write_counts(root: Path, labels: list[dict], rows: list[dict]) -> None:
+    """Regenerate the counts section of the data card, so it can never drift from the data."""
+    from collections import Counter
+
+    from definemed.runs import atomic_write_text
+
+    card_path = root / "README.md"
+    if not card_path.exists():
+        return
+    mcq = read_jsonl(root / "mcq_de" / "mcq_de.jsonl") if (root / "mcq_de" / "mcq_de.jsonl").exists() else []
+    inst_path = root / "instructions_de" / "instructions_de.jsonl"
+    inst = read_jsonl(inst_path) if inst_path.exists() else []
+    words = sum(len(r["text"].split()) for r in rows)
+    medical = sum(lab["medical"] >= 3 for lab in labels)
+    parts = [
+        f"**{len(labels)} documents**, {words:,} words: {medical} medical (medical ≥ 3), "
+        f"{len(labels) - medical} other; {sum(bool(lab['near_duplicate_of']) for lab in labels)} near-duplicates.",
+        _table("split", Counter(lab["split"] for lab in labels)),
+        _table("medical label", Counter(lab["medical"] for lab in labels)),
+        _table("edu label", Counter(lab["edu"] for lab in labels)),
+        _table("language", Counter(lab["lang"] for lab in labels)),
+        _table("kind", Counter(lab["kind"] for lab in labels)),
+        f"**{len(mcq)} questions** (MCQ), "
+        f"{sum(len(q['choices']) == 5 for q in mcq)} with 5 options, the rest with 4.",
+        _table("MCQ subject", Counter(q["subject"] for q in mcq)),
+        f"**{len(inst)} instructions**, {sum(bool(i['constraints']) for i in inst)} with verifiable constraints, "
+        f"{sum(i['reference'] is not None for i in inst)} with a reference answer, "
+        f"{sum(i['must_refer_to_professional'] for i in inst)} that must refer the user to a professional.",
+        _table("instruction category", Counter(i["category"] for i in inst)),
+    ]
+    card = card_path.read_text(encoding="utf-8")
+    start, end = "<!-- counts:start -->", "<!-- counts:end -->"
+    head, rest = card.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    atomic_write_text(card_path, head + start + "\n" + "\n\n".join(parts) + "\n" + end + tail)
 
 
 if __name__ == "__main__":

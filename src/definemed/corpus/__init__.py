@@ -1,0 +1,1 @@
+"""FineMed-de corpus stage: read → prefilter → LLM annotation → classifier → filter → dedup → shards."""

@@ -1,0 +1,108 @@
+"""The corpus stage's YAML config (pydantic): one file runs locally, on Slurm or on Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from definemed.config import StrictModel
+from definemed.corpus.annotator import AnnotatorConfig
+
+GERMAN_FUNCTION_WORDS = (
+    "der die das den dem des ein eine einen einem einer eines und oder aber nicht ist sind war waren wird "
+    "werden wurde hat haben hatte mit von zu zum zur im in auf für bei nach aus an als auch sich es er sie "
+    "wir ihr ich du man kann können soll sollte muss wenn dass wie was noch nur schon sehr mehr durch über "
+    "unter vor um bis so dann diese dieser dieses kein keine").split()
+
+
+class InputConfig(StrictModel):
+    paths: list[str] = Field(min_length=1, description="folders/files: local, s3://, hf://datasets/...")
+    format: Literal["parquet", "jsonl"] = "parquet"
+    glob: Optional[str] = None  # e.g. "deu_Latn/train/*.parquet"
+    limit: int = -1  # documents per task; -1 = all
+
+
+class SlurmConfig(StrictModel):
+    partition: str = "cpu"
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: Optional[str] = None
+    venv_path: Optional[str] = None
+    sbatch_args: dict[str, str] = Field(default_factory=dict)
+
+
+class ExecutorConfig(StrictModel):
+    kind: Literal["local", "slurm", "ray"] = "local"
+    tasks: int = Field(2, ge=1)
+    workers: int = Field(1, ge=1)  # concurrent local processes
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+
+class PrefilterConfig(StrictModel):
+    language: Optional[str] = "deu"  # FineWeb2 `language` column; None keeps every language
+    min_language_score: float = Field(0.65, ge=0, le=1)
+    min_words: int = Field(50, ge=0)
+    max_words: int = Field(100_000, ge=1)
+    max_chars: int = Field(1_000_000, ge=1)  # larger documents are skipped and counted ("huge")
+    function_words: list[str] = Field(default_factory=lambda: list(GERMAN_FUNCTION_WORDS))
+    min_function_word_ratio: float = Field(0.08, ge=0, le=1)
+    max_boilerplate_line_ratio: float = Field(0.5, ge=0, le=1)
+    max_top_word_ratio: float = Field(0.12, ge=0, le=1)  # keyword stuffing
+    max_duplicate_line_ratio: float = Field(0.3, ge=0, le=1)
+
+
+class AnnotateConfig(StrictModel):
+    enabled: bool = True
+    sample_size: int = Field(200, ge=1)  # documents annotated by the LLM (the study: ~260k)
+    annotator: AnnotatorConfig = Field(default_factory=AnnotatorConfig)
+    compare_modes: list[Literal["generate", "loglik"]] = Field(default_factory=list)
+    gold_labels: Optional[Path] = None  # JSONL with id, medical (and split) to measure agreement
+
+
+class ClassifierConfig(StrictModel):
+    kind: Literal["hashing", "embedding"] = "hashing"
+    labels_from: Literal["annotator", "gold"] = "annotator"
+    gold_labels: Optional[Path] = None  # needed for labels_from=gold and for held-out metrics
+    target: str = "medical"
+    positive_min_score: float = 3.0  # label >= this counts as positive (annotator scores may be fractional)
+    max_chars: int = Field(3000, ge=100)
+    n_features: int = Field(2**20, ge=1024)
+    C: float = Field(4.0, gt=0)
+    seed: int = 0
+
+
+class FilterConfig(StrictModel):
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class DedupConfig(StrictModel):
+    enabled: bool = True
+    n_grams: int = Field(5, ge=1)
+    num_buckets: int = Field(14, ge=1)
+    hashes_per_bucket: int = Field(8, ge=1)
+
+
+class CorpusConfig(StrictModel):
+    name: str = "finemed-de"
+    output_dir: Path = Path("runs/corpus/finemed-de")
+    seed: int = 0
+    input: InputConfig
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    prefilter: PrefilterConfig = Field(default_factory=PrefilterConfig)
+    annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    tokenizer: str = "smollm2-135m-instruct"  # for token counts in the statistics
+    output_shards: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.classifier.labels_from == "gold" and self.classifier.gold_labels is None:
+            raise ValueError("classifier.labels_from=gold needs classifier.gold_labels")
+        if self.classifier.labels_from == "annotator" and not self.annotate.enabled:
+            raise ValueError("classifier.labels_from=annotator needs annotate.enabled=true")
+        return self

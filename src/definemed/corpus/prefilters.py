@@ -1,0 +1,136 @@
+"""Cheap prefilters that run before any model: each returns (keep, reason) so that every drop
+is counted by reason in the stats, and dropped documents can be kept by an exclusion writer.
+
+Our own simple heuristics rather than datatrove's Gopher filters: those need spaCy/NLTK word
+tokenizers with downloadable data, and these few signals are what web boilerplate and SEO spam
+in the German crawl show most clearly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from definemed.corpus.config import PrefilterConfig
+
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+_BOILERPLATE = re.compile(
+    r"cookie|datenschutz|impressum|\bagb\b|alle rechte vorbehalten|newsletter|anmelden|einloggen|registrieren"
+    r"|warenkorb|zur kasse|javascript|akzeptieren|copyright|©|teilen auf|folgen sie uns|nach oben", re.IGNORECASE)
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+class InputGuard(BaseFilter):
+    """Skips empty and huge documents (counted), before anything expensive touches them."""
+
+    name = "🛡 input guard"
+
+    def __init__(self, max_chars: int, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.max_chars = max_chars
+
+    def filter(self, doc: Document):
+        if not doc.text or not doc.text.strip():
+            return False, "empty"
+        if len(doc.text) > self.max_chars:
+            return False, "huge"
+        return True
+
+
+class LanguageScoreFilter(BaseFilter):
+    """Uses FineWeb2's own language-ID columns (`language`, `language_score`)."""
+
+    name = "🌍 language score"
+
+    def __init__(self, language: str | None, min_score: float, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.language, self.min_score = language, min_score
+
+    def filter(self, doc: Document):
+        lang = doc.metadata.get("language")
+        if self.language and lang is not None and lang != self.language:
+            return False, "wrong_language"
+        score = doc.metadata.get("language_score")
+        if score is not None and float(score) < self.min_score:
+            return False, "low_language_score"
+        return True
+
+
+class WordCountFilter(BaseFilter):
+    name = "📏 word count"
+
+    def __init__(self, min_words: int, max_words: int, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.min_words, self.max_words = min_words, max_words
+
+    def filter(self, doc: Document):
+        n = len(doc.text.split())
+        if n < self.min_words:
+            return False, "too_short"
+        if n > self.max_words:
+            return False, "too_long"
+        return True
+
+
+class FunctionWordFilter(BaseFilter):
+    """Share of the language's function words among all words: low for other languages,
+    keyword lists, shop listings and machine-generated gibberish."""
+
+    name = "🔤 function words"
+
+    def __init__(self, function_words: list[str], min_ratio: float, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.function_words = frozenset(w.lower() for w in function_words)
+        self.min_ratio = min_ratio
+
+    def filter(self, doc: Document):
+        words = words_of(doc.text)
+        if not words:
+            return False, "no_words"
+        ratio = sum(w.lower() in self.function_words for w in words) / len(words)
+        doc.metadata["function_word_ratio"] = round(ratio, 4)
+        return (True if ratio >= self.min_ratio else (False, "few_function_words"))
+
+
+class BoilerplateSpamFilter(BaseFilter):
+    """Boilerplate lines (cookie banners, navigation), keyword stuffing and repeated lines."""
+
+    name = "🧹 boilerplate/spam"
+
+    def __init__(self, max_boilerplate_line_ratio: float, max_top_word_ratio: float,
+                 max_duplicate_line_ratio: float, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.max_bp = max_boilerplate_line_ratio
+        self.max_top = max_top_word_ratio
+        self.max_dup = max_duplicate_line_ratio
+
+    def filter(self, doc: Document):
+        lines = [line.strip() for line in doc.text.split("\n") if line.strip()]
+        if lines and sum(bool(_BOILERPLATE.search(line)) for line in lines) / len(lines) > self.max_bp:
+            return False, "boilerplate"
+        if lines and 1 - len(set(lines)) / len(lines) > self.max_dup:
+            return False, "duplicate_lines"
+        words = [w.lower() for w in words_of(doc.text) if len(w) > 3]  # content words only
+        if len(words) >= 20:
+            top = Counter(words).most_common(1)[0][1]
+            if top / len(words) > self.max_top:
+                return False, "keyword_stuffing"
+        return True
+
+
+def make_prefilters(cfg: PrefilterConfig, exclusion_writer_factory=None) -> list[BaseFilter]:
+    ew = exclusion_writer_factory or (lambda name: None)
+    return [
+        InputGuard(cfg.max_chars, ew("input_guard")),
+        LanguageScoreFilter(cfg.language, cfg.min_language_score, ew("language")),
+        WordCountFilter(cfg.min_words, cfg.max_words, ew("word_count")),
+        FunctionWordFilter(cfg.function_words, cfg.min_function_word_ratio, ew("function_words")),
+        BoilerplateSpamFilter(cfg.max_boilerplate_line_ratio, cfg.max_top_word_ratio,
+                              cfg.max_duplicate_line_ratio, ew("boilerplate_spam")),
+    ]

@@ -1,0 +1,48 @@
+"""Checkpoints in a datatrove pipeline that count documents and tokens passing by.
+
+``Tally("input")`` … ``Tally("output")`` give docs/tokens in/out per step in the stats; the
+token count uses the project's tokenizer (a local tokenizer.json, no hub access).
+"""
+
+from __future__ import annotations
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+
+class TokenCounter:
+    """Lazily loaded fast tokenizer (picklable: the tokenizer is built in each worker)."""
+
+    def __init__(self, tokenizer_file: str | None):
+        self.tokenizer_file = tokenizer_file
+        self._tok = None
+
+    def __call__(self, text: str) -> int:
+        if self.tokenizer_file is None:
+            return len(text.split())
+        if self._tok is None:
+            from tokenizers import Tokenizer
+
+            self._tok = Tokenizer.from_file(self.tokenizer_file)
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def __getstate__(self):
+        return {"tokenizer_file": self.tokenizer_file, "_tok": None}
+
+
+class Tally(PipelineStep):
+    type = "📊 TALLY"
+
+    def __init__(self, point: str, counter: TokenCounter | None = None):
+        super().__init__()
+        self.point = point
+        self.name = point
+        self.counter = counter
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            if self.counter is not None and "token_count" not in doc.metadata:
+                doc.metadata["token_count"] = self.counter(doc.text)
+            self.stat_update("documents")
+            self.stat_update("tokens", value=int(doc.metadata.get("token_count", 0)))
+            yield doc

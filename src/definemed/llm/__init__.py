@@ -1,0 +1,10 @@
+"""One small backend interface for every LLM call (annotator, judge, eval generation).
+
+`generate` answers chats; `score_options` returns log-probabilities of candidate
+continuations (e.g. the score digits "0".."5"), which small models handle better than
+free-form JSON.
+"""
+
+from definemed.llm.base import LLMBackend, make_backend
+
+__all__ = ["LLMBackend", "make_backend"]

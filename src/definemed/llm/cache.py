@@ -1,0 +1,49 @@
+"""On-disk cache of LLM results, keyed by (model, prompt version, mode, input hash).
+
+SQLite: one file, atomic commits, safe for several processes; a rerun with the same model and
+prompt costs nothing, and changing the prompt version invalidates the entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.commit()
+
+    @staticmethod
+    def key(*parts: str) -> str:
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = f"SELECT key, value FROM results WHERE key IN ({','.join('?' * len(chunk))})"
+            out.update({k: json.loads(v) for k, v in self._db.execute(q, chunk)})
+        return out
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
+                             [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
+        self._db.commit()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

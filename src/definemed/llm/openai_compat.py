@@ -1,0 +1,96 @@
+"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, TGI, hosted APIs).
+
+Standard library only (urllib + threads): requests run with bounded concurrency, per-request
+timeouts and retries with exponential backoff on timeouts, 429 and 5xx. The API key is read
+from the environment variable named in the config and is never logged or stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from definemed.errors import UserError
+from definemed.llm.base import BackendConfig, Message
+
+log = logging.getLogger("definemed.llm")
+MISSING_LOGPROB = -1e4  # an option absent from the top log-probs is treated as (nearly) impossible
+
+
+class OpenAICompatBackend:
+    def __init__(self, cfg: BackendConfig):
+        if not cfg.base_url:
+            raise UserError("backend kind 'openai' needs base_url, e.g. http://localhost:8000/v1")
+        self.cfg = cfg
+        self.name = f"openai:{cfg.model}"
+        self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _post(self, body: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.cfg.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = json.dumps(body).encode()
+        delay = 1.0
+        for attempt in range(self.cfg.max_retries + 1):
+            try:
+                req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+                with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
+                    return json.loads(resp.read().decode("utf-8"))
+            except urllib.error.HTTPError as err:
+                retryable = err.code == 429 or err.code >= 500
+                if not retryable or attempt == self.cfg.max_retries:
+                    raise RuntimeError(f"{self.url}: HTTP {err.code}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as err:
+                if attempt == self.cfg.max_retries:
+                    raise RuntimeError(f"{self.url}: {type(err).__name__}: {err}") from None
+            log.warning("request failed (attempt %d), retrying in %.1fs", attempt + 1, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    def _map(self, fn, items):
+        with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
+            return list(pool.map(fn, items))
+
+    # -- interface -------------------------------------------------------------------------
+    def generate(self, chats: list[list[Message]], max_new_tokens: int = 256, temperature: float = 0.0,
+                 seed: int = 0) -> list[str]:
+        def one(chat):
+            body = {"model": self.cfg.model, "messages": chat, "max_tokens": max_new_tokens,
+                    "temperature": temperature, "seed": seed}
+            return self._post(body)["choices"][0]["message"]["content"] or ""
+
+        return self._map(one, chats)
+
+    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[list[float]]:
+        """Log-probabilities of single-token options from the first generated token's top log-probs.
+
+        With a ``prefix`` the assistant turn is continued (vLLM's ``continue_final_message``).
+        """
+        def one(chat):
+            messages = chat + ([{"role": "assistant", "content": prefix}] if prefix else [])
+            body = {"model": self.cfg.model, "messages": messages, "max_tokens": 1, "temperature": 0.0,
+                    "logprobs": True, "top_logprobs": 20}
+            if prefix:
+                body.update(continue_final_message=True, add_generation_prompt=False)
+            choice = self._post(body)["choices"][0]
+            top = (choice.get("logprobs") or {}).get("content") or [{}]
+            table = {t["token"].strip(): t["logprob"] for t in top[0].get("top_logprobs", [])}
+            return [table.get(opt.strip(), MISSING_LOGPROB) for opt in options]
+
+        return self._map(one, chats)
+
+
+def softmax(xs: list[float]) -> list[float]:
+    m = max(xs)
+    exps = [math.exp(x - m) for x in xs]
+    s = sum(exps)
+    return [e / s for e in exps]
