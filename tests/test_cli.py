@@ -38,6 +38,10 @@ def test_unknown_field(tmp_path):
     assert_user_error(run_cli("demo", "--config", cfg), "unknown field")
 
 
+def test_bad_override_value():
+    assert_user_error(run_cli("demo", "--set", "questions=[Was ist Fieber?]"), "not valid YAML")
+
+
 def test_missing_data_file(tmp_path):
     assert_user_error(run_cli("eval", "perplexity", tmp_path / "nope.parquet"), "data not found")
 
@@ -57,7 +61,7 @@ def test_data_info_prints_counts():
 @pytest.mark.slow
 def test_demo_runs_and_writes_run_dir(tmp_path):
     res = run_cli("demo", "--output-dir", tmp_path, "--set", "ppl_max_docs=3", "--set", "max_new_tokens=16",
-                  "--set", "questions=[Was ist Fieber?]")
+                  "--set", 'questions=["Was ist Fieber?"]')
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "base-model"
     manifest = json.loads((run / "manifest.json").read_text())

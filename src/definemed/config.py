@@ -46,7 +46,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise UserError(f"override '{item}': '{part}' is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise UserError(f"override '{item}': the value is not valid YAML (quote it)") from None
     return data
 
 
