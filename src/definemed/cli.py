@@ -23,11 +23,41 @@ model_app = typer.Typer(help="The bundled model and any other model reference: c
 data_app = typer.Typer(help="The project's own sample data: summary and validation.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models: perplexity (more to come: MCQ, pairwise, failure modes).",
                        no_args_is_help=True)
+corpus_app = typer.Typer(help="FineMed-de corpus: FineWeb2 → prefilters → LLM annotation → classifier → "
+                                "filter → near-dedup → sharded parquet with statistics.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 app.add_typer(model_app, name="model")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 
 SetOpt = typer.Option(None, "--set", help="Override a config field, e.g. --set seed=3 (repeatable).")
+
+
+@corpus_app.command("run")
+def corpus_run(
+    config: Path = typer.Argument(..., help="Corpus YAML, e.g. configs/demo-corpus.yaml."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Build the corpus. Rerunning resumes an interrupted run; a finished one is a no-op."""
+    from definemed.config import load_config
+    from definemed.corpus.config import CorpusConfig
+    from definemed.corpus.pipeline import run_corpus
+    from definemed.corpus.summary import print_summary
+
+    cfg = load_config(CorpusConfig, config, overrides)
+    print_summary(run_corpus(cfg), cfg)
+
+
+@corpus_app.command("validate")
+def corpus_validate(config: Path = typer.Argument(..., help="Corpus YAML to check.")):
+    """Check a corpus config without running it (e.g. a Slurm config on a laptop)."""
+    from definemed.config import load_config
+    from definemed.console import out
+    from definemed.corpus.config import CorpusConfig
+
+    cfg = load_config(CorpusConfig, config)
+    out.print(f"[green]ok[/]: {config} ({cfg.executor.kind} executor, {cfg.executor.tasks} tasks, "
+              f"annotator {cfg.annotate.annotator.backend.kind}:{cfg.annotate.annotator.backend.model})")
 
 
 @model_app.command("convert")

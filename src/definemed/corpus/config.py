@@ -49,7 +49,9 @@ class PrefilterConfig(StrictModel):
     max_chars: int = Field(1_000_000, ge=1)  # larger documents are skipped and counted ("huge")
     function_words: list[str] = Field(default_factory=lambda: list(GERMAN_FUNCTION_WORDS))
     min_function_word_ratio: float = Field(0.08, ge=0, le=1)
-    max_boilerplate_line_ratio: float = Field(0.5, ge=0, le=1)
+    max_boilerplate_line_ratio: float = Field(0.35, ge=0, le=1)
+    min_line_punct_ratio: float = Field(0.12, ge=0, le=1)  # FineWeb's value: menus, listings, tag clouds
+    max_short_line_ratio: float = Field(0.67, ge=0, le=1)  # FineWeb's value: lines under 30 characters
     max_top_word_ratio: float = Field(0.12, ge=0, le=1)  # keyword stuffing
     max_duplicate_line_ratio: float = Field(0.3, ge=0, le=1)
 
@@ -59,6 +61,7 @@ class AnnotateConfig(StrictModel):
     sample_size: int = Field(200, ge=1)  # documents annotated by the LLM (the study: ~260k)
     annotator: AnnotatorConfig = Field(default_factory=AnnotatorConfig)
     compare_modes: list[Literal["generate", "loglik"]] = Field(default_factory=list)
+    compare_sample_size: int = Field(24, ge=1)  # documents annotated in each compare mode
     gold_labels: Optional[Path] = None  # JSONL with id, medical (and split) to measure agreement
 
 

@@ -20,6 +20,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 _BOILERPLATE = re.compile(
     r"cookie|datenschutz|impressum|\bagb\b|alle rechte vorbehalten|newsletter|anmelden|einloggen|registrieren"
     r"|warenkorb|zur kasse|javascript|akzeptieren|copyright|©|teilen auf|folgen sie uns|nach oben", re.IGNORECASE)
+_TERMINAL = (".", "!", "?", '"', "“", "”", ":", "…", ")")
 
 
 def words_of(text: str) -> list[str]:
@@ -103,23 +104,28 @@ class BoilerplateSpamFilter(BaseFilter):
 
     name = "🧹 boilerplate/spam"
 
-    def __init__(self, max_boilerplate_line_ratio: float, max_top_word_ratio: float,
-                 max_duplicate_line_ratio: float, exclusion_writer=None):
+    def __init__(self, cfg: PrefilterConfig, exclusion_writer=None):
         super().__init__(exclusion_writer)
-        self.max_bp = max_boilerplate_line_ratio
-        self.max_top = max_top_word_ratio
-        self.max_dup = max_duplicate_line_ratio
+        self.cfg = cfg
 
     def filter(self, doc: Document):
+        c = self.cfg
         lines = [line.strip() for line in doc.text.split("\n") if line.strip()]
-        if lines and sum(bool(_BOILERPLATE.search(line)) for line in lines) / len(lines) > self.max_bp:
+        if not lines:
+            return False, "empty"
+        n = len(lines)
+        if sum(bool(_BOILERPLATE.search(line)) for line in lines) / n > c.max_boilerplate_line_ratio:
             return False, "boilerplate"
-        if lines and 1 - len(set(lines)) / len(lines) > self.max_dup:
+        if 1 - len(set(lines)) / n > c.max_duplicate_line_ratio:
             return False, "duplicate_lines"
+        if sum(line.endswith(_TERMINAL) for line in lines) / n < c.min_line_punct_ratio:
+            return False, "few_punctuated_lines"
+        if sum(len(line) < 30 for line in lines) / n > c.max_short_line_ratio:
+            return False, "short_lines"
         words = [w.lower() for w in words_of(doc.text) if len(w) > 3]  # content words only
         if len(words) >= 20:
             top = Counter(words).most_common(1)[0][1]
-            if top / len(words) > self.max_top:
+            if top / len(words) > c.max_top_word_ratio:
                 return False, "keyword_stuffing"
         return True
 
@@ -131,6 +137,5 @@ def make_prefilters(cfg: PrefilterConfig, exclusion_writer_factory=None) -> list
         LanguageScoreFilter(cfg.language, cfg.min_language_score, ew("language")),
         WordCountFilter(cfg.min_words, cfg.max_words, ew("word_count")),
         FunctionWordFilter(cfg.function_words, cfg.min_function_word_ratio, ew("function_words")),
-        BoilerplateSpamFilter(cfg.max_boilerplate_line_ratio, cfg.max_top_word_ratio,
-                              cfg.max_duplicate_line_ratio, ew("boilerplate_spam")),
+        BoilerplateSpamFilter(cfg, ew("boilerplate_spam")),
     ]

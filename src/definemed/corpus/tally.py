@@ -34,9 +34,8 @@ class Tally(PipelineStep):
     type = "📊 TALLY"
 
     def __init__(self, point: str, counter: TokenCounter | None = None):
+        self.name = point  # before super().__init__(), which names the stats after the step
         super().__init__()
-        self.point = point
-        self.name = point
         self.counter = counter
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

@@ -1,0 +1,130 @@
+"""`definemed corpus run`: the FineMed-de pipeline, phase by phase, resumable.
+
+    1 prefilter   read → input guard → language/length/function words/boilerplate → work/prefiltered
+    2 annotate    LLM scores for a deterministic sample (cached)            → annotations/
+    3 classifier  train on annotator or gold labels, held-out P/R/F1        → classifier/
+    4 classify    score every document, keep those above the threshold     → work/classified
+    5 dedup       MinHash signatures → buckets → clusters → filter         → shards/*.parquet
+    6 stats       docs/tokens per point, drops by reason, histograms       → stats.json
+
+Phases 1, 4 and 5 are datatrove pipelines (local, Slurm or Ray); completed tasks are skipped on
+a rerun, the annotation cache and the classifier fingerprint make phases 2 and 3 resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+from datatrove.pipeline.readers import JsonlReader
+
+from definemed.config import dump_config
+from definemed.console import console
+from definemed.corpus.config import CorpusConfig
+from definemed.corpus.dedup import RegexWordTokenizer, minhash_config
+from definemed.corpus.executors import run_phase
+from definemed.corpus.prefilters import make_prefilters
+from definemed.corpus.readers import make_reader, preflight
+from definemed.corpus.scoring import ClassifierScorer, ScoreThresholdFilter
+from definemed.corpus.stats import collect_stats
+from definemed.corpus.tally import Tally, TokenCounter
+from definemed.corpus.writers import exclusion_writer, intermediate_writer, shard_writer
+from definemed.errors import UserError
+from definemed.runs import RunDir, atomic_write_json, read_json
+
+log = logging.getLogger("definemed.corpus")
+
+
+def _tokenizer_file(ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    from definemed.models import resolve_model
+
+    path = Path(resolve_model(ref)) / "tokenizer.json"
+    if not path.exists():
+        raise UserError(f"tokenizer '{ref}' has no local tokenizer.json (token counts need a local tokenizer)")
+    return str(path)
+
+
+def _check_same_config(run: RunDir, cfg: CorpusConfig) -> None:
+    path = run.path / "config.yaml"
+    if path.exists() and yaml.safe_load(path.read_text()) != yaml.safe_load(dump_config(cfg)):
+        raise UserError(f"{run.path} holds a run with a different config: use another output_dir or delete it")
+
+
+def _intermediate_reader(folder: Path) -> JsonlReader:
+    return JsonlReader(str(folder), glob_pattern="*.jsonl.gz", compression="gzip")
+
+
+def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
+    out = Path(cfg.output_dir)
+    run = RunDir(out, "corpus")
+    _check_same_config(run, cfg)
+    if run.is_finished():
+        console.print(f"[green]corpus run {out} already finished with this config: nothing to do[/]")
+        return read_json(run.metrics_path)
+    files = preflight(cfg.input.paths, cfg.input.format)
+    run.start(cfg, seed=cfg.seed, inputs={f"input/{i}": f for i, f in enumerate(files)})
+    logs, work = out / "logs", out / "work"
+    counter = TokenCounter(_tokenizer_file(cfg.tokenizer))
+    ex = cfg.executor
+
+    console.print("[bold]corpus 1/5[/] prefilter")
+    excluded = lambda name: exclusion_writer(str(work / "excluded" / name))  # noqa: E731
+    run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob),
+               Tally("input", counter), *make_prefilters(cfg.prefilter, excluded), Tally("prefiltered"),
+               intermediate_writer(str(work / "prefiltered"))], ex, logs / "prefilter", "prefilter")
+
+    console.print("[bold]corpus 2/5[/] LLM annotation of a sample")
+    from definemed.corpus.annotate_phase import annotate_phase
+
+    annotations, annotation_metrics = annotate_phase(cfg, out, backend=backend)
+
+    console.print("[bold]corpus 3/5[/] classifier training and held-out evaluation")
+    from definemed.corpus.train_classifier import train_phase
+
+    classifier_metrics = train_phase(cfg, out, annotations)
+
+    console.print("[bold]corpus 4/5[/] classify and filter")
+    run_phase([_intermediate_reader(work / "prefiltered"), ClassifierScorer(str(out / "classifier")),
+               ScoreThresholdFilter(cfg.filter.threshold, exclusion_writer=excluded("below_threshold")),
+               Tally("classified"), intermediate_writer(str(work / "classified"))], ex, logs / "classify", "classify")
+
+    console.print("[bold]corpus 5/5[/] near-duplicate removal and sharded output")
+    _dedup_and_write(cfg, out, excluded)
+
+    stats = collect_stats(logs)
+    stats["annotation"] = annotation_metrics
+    stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
+    atomic_write_json(out / "stats.json", stats)
+    metrics = {"points": stats["points"], "annotation": annotation_metrics,
+               "classifier": stats["classifier"]}
+    run.finish(metrics, outputs={"shards": out / "shards", "classifier": out / "classifier",
+                                 "stats": out / "stats.json"})
+    return metrics
+
+
+def _dedup_and_write(cfg: CorpusConfig, out: Path, excluded) -> None:
+    from datatrove.pipeline.dedup.minhash import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
+                                                  MinhashDedupSignature)
+
+    logs, work, ex = out / "logs", out / "work", cfg.executor
+    classified = work / "classified"
+    if not cfg.dedup.enabled:
+        run_phase([_intermediate_reader(classified), Tally("output"), shard_writer(str(out / "shards"))],
+                  ex, logs / "output", "output")
+        return
+    mh = minhash_config(cfg.dedup, cfg.seed)
+    mh_dir = work / "minhash"
+    run_phase([_intermediate_reader(classified),
+               MinhashDedupSignature(str(mh_dir / "signatures"), config=mh, language=RegexWordTokenizer())],
+              ex, logs / "minhash_signature", "minhash_signature")
+    run_phase([MinhashDedupBuckets(str(mh_dir / "signatures"), str(mh_dir / "buckets"), config=mh)],
+              ex, logs / "minhash_buckets", "minhash_buckets", tasks=mh.num_buckets)
+    run_phase([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove_ids"), config=mh)],
+              ex, logs / "minhash_cluster", "minhash_cluster", tasks=1, workers=1)
+    run_phase([_intermediate_reader(classified),
+               MinhashDedupFilter(str(mh_dir / "remove_ids"), exclusion_writer=excluded("near_duplicates")),
+               Tally("output"), shard_writer(str(out / "shards"))],
+              ex, logs / "minhash_filter", "minhash_filter")

@@ -1,0 +1,46 @@
+"""The printed summary of a corpus run (tables on stdout)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from definemed.console import out
+from definemed.corpus.config import CorpusConfig
+from definemed.runs import read_json
+
+
+def print_summary(metrics: dict, cfg: CorpusConfig) -> None:
+    stats = read_json(cfg.output_dir / "stats.json")
+    t = Table(title="Documents and tokens through the pipeline")
+    for col in ("point", "documents", "tokens"):
+        t.add_column(col, justify="left" if col == "point" else "right")
+    for point, v in stats["points"].items():
+        t.add_row(point, f"{v['documents']:,}", f"{v['tokens']:,}")
+    out.print(t)
+
+    t = Table(title="Drops by step and reason")
+    for col in ("step", "in", "out", "reasons"):
+        t.add_column(col, justify="right" if col in ("in", "out") else "left")
+    for s in stats["steps"]:
+        t.add_row(s["step"], str(s["in"]), str(s["out"]), ", ".join(f"{k}: {v}" for k, v in s["reasons"].items()))
+    out.print(t)
+
+    clf = metrics.get("classifier", {})
+    if "test_vs_gold" in clf:
+        m = clf["test_vs_gold"]
+        out.print(f"[bold]Classifier[/] ({clf['kind']}, trained on {clf['labels_from']} labels, "
+                  f"{clf['train_documents']} docs) on the held-out test split vs gold, threshold {m['threshold']}: "
+                  f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  (n={m['n']})")
+    ann = metrics.get("annotation", {})
+    modes = [k for k in ann if isinstance(ann.get(k), dict) and "stats" in ann[k]]
+    if modes:
+        t = Table(title="LLM annotator vs gold labels (medical relevance)")
+        for col in ("mode", "n", "failed", "spearman", "ROC-AUC", "acc@3", "MAE"):
+            t.add_column(col, justify="right" if col != "mode" else "left")
+        fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+        for mode in modes:
+            a = ann[mode].get("agreement_medical", {})
+            t.add_row(mode, str(a.get("n", 0)), str(a.get("failed", 0)), fmt(a.get("spearman")),
+                      fmt(a.get("roc_auc")), fmt(a.get("accuracy_at_threshold")), fmt(a.get("mean_abs_error")))
+        out.print(t)
+    out.print(f"Shards: {cfg.output_dir / 'shards'}   stats: {cfg.output_dir / 'stats.json'}")

@@ -1,0 +1,43 @@
+"""Output writers: FineWeb2 columns + the scores that selected each document (provenance)."""
+
+from __future__ import annotations
+
+from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+
+from definemed.data.schemas import FINEWEB2_COLUMNS
+
+
+def output_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("text", pa.string()), ("id", pa.string()), ("dump", pa.string()), ("url", pa.string()),
+        ("date", pa.string()), ("file_path", pa.string()), ("language", pa.string()),
+        ("language_score", pa.float64()), ("language_script", pa.string()),
+        ("minhash_cluster_size", pa.int64()), ("top_langs", pa.string()),
+        ("medical_score", pa.float64()), ("token_count", pa.int64()),
+    ])
+
+
+def fineweb2_adapter(writer, document) -> dict:
+    meta = document.metadata
+    row = {"text": document.text, "id": document.id}
+    for col in FINEWEB2_COLUMNS[2:]:
+        row[col] = meta.get(col)
+    row["medical_score"] = meta.get("medical_score")
+    row["token_count"] = meta.get("token_count")
+    return row
+
+
+def shard_writer(folder: str, compression: str = "zstd") -> ParquetWriter:
+    return ParquetWriter(folder, output_filename="${rank}.parquet", compression=compression,
+                         adapter=fineweb2_adapter, schema=output_schema(), use_content_defined_chunking=False)
+
+
+def intermediate_writer(folder: str) -> JsonlWriter:
+    """Between phases documents travel as jsonl.gz with all metadata (datatrove's default format)."""
+    return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression="gzip")
+
+
+def exclusion_writer(folder: str) -> JsonlWriter:
+    return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression="gzip")
