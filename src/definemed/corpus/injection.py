@@ -40,14 +40,16 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 
 
 def neutralise(text: str) -> tuple[str, int]:
-    """Return (clean text, number of removed instruction spans)."""
+    """Return (clean text, number of removed instruction spans and markup tokens)."""
     removed = 0
-    text, n_markup = _MARKUP_RE.subn(" ", text)
-    removed += n_markup
     out_lines = []
     for line in text.split("\n"):
+        line, n_markup = _MARKUP_RE.subn(" ", line)
+        removed += n_markup
+        if n_markup and line.strip().lower() in ("", "system", "user", "assistant"):
+            continue  # a line that was only chat markup (e.g. "<|im_start|>system")
         if not _INSTRUCTION_RE.search(line):
-            out_lines.append(line)
+            out_lines.append(line.rstrip() if n_markup else line)
             continue
         kept = []
         for sentence in _SENTENCE_SPLIT.split(line):

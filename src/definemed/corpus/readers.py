@@ -61,7 +61,21 @@ def preflight(paths: list[str], fmt: str) -> list[Path]:
     return files
 
 
-class RobustJsonlReader(JsonlReader):
+class _CountEmpty:
+    """datatrove readers silently drop records without text; we count them."""
+
+    def get_document_from_dict(self, data: dict, source_file: str, id_in_file):
+        document = super().get_document_from_dict(data, source_file, id_in_file)
+        if document is None:
+            self.stat_update("skipped_empty")
+        return document
+
+
+class FineWebParquetReader(_CountEmpty, ParquetReader):
+    pass
+
+
+class RobustJsonlReader(_CountEmpty, JsonlReader):
     """JsonlReader that skips (and counts) lines that are not UTF-8 or not JSON instead of crashing."""
 
     def read_file(self, filepath: str):
@@ -90,7 +104,7 @@ class RobustJsonlReader(JsonlReader):
 
 def make_reader(paths: list[str], fmt: str, limit: int = -1, glob: str | None = None):
     """One datatrove reader over all inputs (several paths → a reader per path, chained)."""
-    cls = ParquetReader if fmt == "parquet" else RobustJsonlReader
+    cls = FineWebParquetReader if fmt == "parquet" else RobustJsonlReader
     readers = []
     for raw in paths:
         folder, pattern = raw, glob

@@ -1,0 +1,116 @@
+"""Annotator: parsing, injection safety, retries, failure counting, cache; real local model (slow)."""
+
+import json
+
+import pytest
+
+from definemed.corpus.annotator import Annotator, AnnotatorConfig
+from definemed.corpus.injection import neutralise
+from definemed.corpus.parse import parse_scores
+from definemed.data import sample
+
+from .fakes import GullibleBackend
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('{"medical": 4, "edu": 3, "reason": "gut"}', (4, 3)),
+    ('```json\n{"medical": "5", "edu": 2}\n```', (5, 2)),
+    ('Antwort: {"Medizin": 2, "Bildungswert": 1}', (2, 1)),
+    ("Medizinische Relevanz: 4/5\nBildungswert: 3", (4, 3)),
+    ("medical relevance = 1, educational quality 2.0", (1, 2)),
+    ('{"medical": 9, "edu": 3}', None),  # out of range
+    ("Das Dokument ist sehr gut.", None),
+    ("", None),
+])
+def test_parse_scores(text, expected):
+    res = parse_scores(text)
+    assert (None if res is None else (res["medical"], res["edu"])) == expected
+
+
+def _injection_docs():
+    rows = [json.loads(line) for line in (sample.sample_dir() / "src" / "docs_injection.jsonl").open()]
+    assert len(rows) >= 5
+    return rows
+
+
+def _without_injection(text: str) -> str:
+    """The page as its honest author wrote it: the injected lines taken out by hand."""
+    bad = ("KI-Systeme", "AI language models", "<|im_start|>", "<|im_end|>", "</dokument>", "<dokument>",
+           "Ignorieren Sie", "Für Annotatoren", "Sprachmodell bist")
+    return "\n".join(line for line in text.split("\n") if not any(b in line for b in bad))
+
+
+def test_neutralise_removes_injection_from_every_planted_page():
+    for d in _injection_docs():
+        clean, removed = neutralise(d["text"])
+        assert removed >= 1, d["key"]
+        assert clean == neutralise(_without_injection(d["text"]))[0], d["key"]
+
+
+def test_neutralise_leaves_normal_documents_alone():
+    for d in sample.load_docs():
+        _, removed = neutralise(d["text"])
+        if removed:
+            assert "inj-" in {lab.id: lab.key for lab in sample.load_labels()}[d["id"]]
+
+
+@pytest.mark.parametrize("mode", ["generate", "loglik"])
+def test_injection_does_not_change_scores(tmp_path, mode):
+    backend = GullibleBackend()
+    ann = Annotator(AnnotatorConfig(mode=mode), tmp_path / "c.sqlite", backend=backend)
+    docs = _injection_docs()
+    injected = ann.annotate([d["text"] for d in docs])
+    clean = Annotator(AnnotatorConfig(mode=mode), tmp_path / "c2.sqlite", backend=backend).annotate(
+        [_without_injection(d["text"]) for d in docs])
+    for d, a, b in zip(docs, injected, clean):
+        assert a["medical"] == b["medical"] and a["edu"] == b["edu"], d["key"]
+        assert a["injection_removed"] >= 1
+    assert ann.stats["injection_flagged"] == len(docs)
+    # the same backend, shown the raw page, would have obeyed: the defence is what makes the difference
+    raw = backend.score_options([[{"role": "system", "content": ""},
+                                  {"role": "user", "content": f"<dokument>{docs[0]['text']}</dokument>"}]],
+                                [str(i) for i in range(6)])[0]
+    assert max(range(6), key=lambda i: raw[i]) == 5
+
+
+def test_malformed_output_is_retried_once_then_counted(tmp_path):
+    ok = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "a.sqlite", backend=GullibleBackend(malformed_first=True))
+    res = ok.annotate(["Die Patientin erhält eine Therapie mit 5 mg Ramipril gegen Bluthochdruck."])
+    assert res[0]["status"] == "ok" and ok.stats["retried"] == 1
+    bad = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "b.sqlite", backend=GullibleBackend(always_malformed=True))
+    res = bad.annotate(["Ein Text.", "Noch ein Text."])
+    assert [r["status"] for r in res] == ["failed", "failed"] and bad.stats["failed"] == 2
+
+
+def test_cache_makes_rerun_free(tmp_path):
+    texts = ["Die Ärztin verordnet eine Therapie.", "Das Wetter ist schön."]
+    first = GullibleBackend()
+    a = Annotator(AnnotatorConfig(), tmp_path / "c.sqlite", backend=first).annotate(texts)
+    second = GullibleBackend()
+    b = Annotator(AnnotatorConfig(), tmp_path / "c.sqlite", backend=second).annotate(texts)
+    assert a == b and second.calls == 0
+    cfg = AnnotatorConfig()
+    cfg.prompt.version = "changed"
+    third = GullibleBackend()
+    Annotator(cfg, tmp_path / "c.sqlite", backend=third).annotate(texts)
+    assert third.calls > 0  # a new prompt version is not served from the old cache
+
+
+@pytest.mark.slow
+def test_real_local_model_both_modes_and_injection(tmp_path, bundled):
+    from definemed.llm.local import LocalBackend
+
+    model, tok = bundled
+    backend = LocalBackend(AnnotatorConfig().backend, model=model, tokenizer=tok)
+    docs = _injection_docs()[:2]
+    for mode in ("loglik", "generate"):
+        cfg = AnnotatorConfig(mode=mode, max_new_tokens=24)
+        cfg.prompt.max_chars = 600
+        ann = Annotator(cfg, tmp_path / f"{mode}.sqlite", backend=backend)
+        injected = ann.annotate([d["text"] for d in docs])
+        clean = ann.annotate([_without_injection(d["text"]) for d in docs])
+        for a, b in zip(injected, clean):
+            assert a["status"] in ("ok", "failed")
+            assert a.get("medical") == b.get("medical")
+        if mode == "loglik":
+            assert all(0 <= r["medical"] <= 5 and abs(sum(r["medical_probs"]) - 1) < 1e-3 for r in injected)

@@ -1,0 +1,89 @@
+"""The OpenAI-compatible backend against a real HTTP server on 127.0.0.1 (bounded, local only)."""
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from definemed.errors import UserError
+from definemed.llm.base import BackendConfig, make_backend
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    fail_first = 0  # number of 500 responses before answering
+    seen: list = []
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeOpenAI.seen.append({"body": body, "auth": self.headers.get("Authorization")})
+        if FakeOpenAI.fail_first > 0:
+            FakeOpenAI.fail_first -= 1
+            self.send_response(500)
+            self.end_headers()
+            return
+        if body.get("logprobs"):
+            top = [{"token": "4", "logprob": -0.2}, {"token": "3", "logprob": -1.9}, {"token": " 5", "logprob": -3.0}]
+            choice = {"message": {"content": "4"}, "logprobs": {"content": [{"token": "4", "top_logprobs": top}]}}
+        else:
+            choice = {"message": {"content": f"Antwort auf: {body['messages'][-1]['content'][:20]}"}}
+        data = json.dumps({"choices": [choice]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture()
+def server():
+    FakeOpenAI.seen, FakeOpenAI.fail_first = [], 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+def test_generate_with_concurrency_and_api_key_from_env(server, monkeypatch, caplog):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123")
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server, api_key_env="MY_KEY",
+                                         concurrency=4))
+    chats = [[{"role": "user", "content": f"Frage {i}"}] for i in range(6)]
+    with caplog.at_level(logging.DEBUG):
+        out = backend.generate(chats, max_new_tokens=8)
+    assert out == [f"Antwort auf: Frage {i}" for i in range(6)]  # order kept despite concurrency
+    assert all(s["auth"] == "Bearer sk-secret-123" for s in FakeOpenAI.seen)
+    assert "sk-secret-123" not in caplog.text
+
+
+def test_retries_server_errors_with_backoff(server, monkeypatch):
+    monkeypatch.setattr("definemed.llm.openai_compat.time.sleep", lambda s: None)
+    FakeOpenAI.fail_first = 2
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server, max_retries=3))
+    assert backend.generate([[{"role": "user", "content": "Hallo"}]])[0].startswith("Antwort")
+    assert len(FakeOpenAI.seen) == 3
+
+
+def test_gives_up_after_max_retries(server, monkeypatch):
+    monkeypatch.setattr("definemed.llm.openai_compat.time.sleep", lambda s: None)
+    FakeOpenAI.fail_first = 10
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server, max_retries=1))
+    with pytest.raises(RuntimeError, match="HTTP 500"):
+        backend.generate([[{"role": "user", "content": "Hallo"}]])
+
+
+def test_score_options_reads_top_logprobs(server):
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server))
+    (scores,) = backend.score_options([[{"role": "user", "content": "Bewerte"}]], ["3", "4", "5", "0"])
+    assert scores[:3] == [-1.9, -0.2, -3.0] and scores[3] < -100
+    assert FakeOpenAI.seen[0]["body"]["max_tokens"] == 1
+
+
+def test_missing_base_url_is_a_user_error():
+    with pytest.raises(UserError, match="base_url"):
+        make_backend(BackendConfig(kind="openai", model="m"))
