@@ -99,7 +99,7 @@ class CorpusConfig(StrictModel):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
-    tokenizer: str = "smollm2-135m-instruct"  # for token counts in the statistics
+    tokenizer: Optional[str] = "smollm2-135m-instruct"  # token counts in the statistics; null = word counts
     output_shards: int = Field(1, ge=1)
 
     @model_validator(mode="after")

@@ -14,8 +14,20 @@ from definemed.corpus.config import ExecutorConfig
 from definemed.errors import UserError
 
 
+PHASE_SECONDS: dict[str, float] = {}  # wall time of each phase in this process (for stats and benchmarks)
+
+
 def run_phase(pipeline: list, cfg: ExecutorConfig, logging_dir: Path, name: str, tasks: int | None = None,
               workers: int | None = None) -> None:
+    t0 = time.time()
+    try:
+        _run_phase(pipeline, cfg, logging_dir, name, tasks, workers)
+    finally:
+        PHASE_SECONDS[name] = round(time.time() - t0, 3)
+
+
+def _run_phase(pipeline: list, cfg: ExecutorConfig, logging_dir: Path, name: str, tasks: int | None,
+               workers: int | None) -> None:
     tasks = tasks or cfg.tasks
     if cfg.kind == "local":
         from datatrove.executor import LocalPipelineExecutor

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import heapq
 import json
@@ -15,9 +14,9 @@ from definemed.data.io import read_jsonl
 
 
 def iter_intermediate(folder: Path) -> Iterator[dict]:
-    """Documents written by the intermediate jsonl.gz writer: {"text", "id", "metadata"}."""
-    for f in sorted(Path(folder).glob("*.jsonl.gz")):
-        with gzip.open(f, "rt", encoding="utf-8") as fh:
+    """Documents written by the intermediate jsonl writer: {"text", "id", "metadata"}."""
+    for f in sorted(Path(folder).glob("*.jsonl")):
+        with open(f, encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
                     yield json.loads(line)

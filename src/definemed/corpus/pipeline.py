@@ -54,7 +54,7 @@ def _check_same_config(run: RunDir, cfg: CorpusConfig) -> None:
 
 
 def _intermediate_reader(folder: Path) -> JsonlReader:
-    return JsonlReader(str(folder), glob_pattern="*.jsonl.gz", compression="gzip")
+    return JsonlReader(str(folder), glob_pattern="*.jsonl", compression=None)
 
 
 def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
@@ -94,7 +94,10 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     console.print("[bold]corpus 5/5[/] near-duplicate removal and sharded output")
     _dedup_and_write(cfg, out, excluded)
 
+    from definemed.corpus.executors import PHASE_SECONDS
+
     stats = collect_stats(logs)
+    stats["phase_seconds"] = dict(PHASE_SECONDS)
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)

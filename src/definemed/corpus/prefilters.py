@@ -17,14 +17,28 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from definemed.corpus.config import PrefilterConfig
 
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
-_BOILERPLATE = re.compile(
-    r"cookie|datenschutz|impressum|\bagb\b|alle rechte vorbehalten|newsletter|anmelden|einloggen|registrieren"
-    r"|warenkorb|zur kasse|javascript|akzeptieren|copyright|©|teilen auf|folgen sie uns|nach oben", re.IGNORECASE)
+# Substrings of boilerplate lines (lowercase). Plain substring search: a regex alternation with
+# IGNORECASE cost 0.4 ms per document, more than all other prefilters together.
+BOILERPLATE_MARKERS = ("cookie", "datenschutz", "impressum", "| agb", "agb |", "alle rechte vorbehalten",
+                       "newsletter", "anmelden", "einloggen", "registrieren", "warenkorb", "zur kasse",
+                       "javascript", "akzeptieren", "copyright", "©", "teilen auf", "folgen sie uns", "nach oben")
 _TERMINAL = (".", "!", "?", '"', "“", "”", ":", "…", ")")
 
 
 def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
+
+
+def boilerplate_lines(lines: list[str]) -> int:
+    """Number of lines containing a boilerplate marker."""
+    lower = "\n".join(lines).lower()
+    hits: set[int] = set()
+    for marker in BOILERPLATE_MARKERS:
+        i = lower.find(marker)
+        while i != -1:
+            hits.add(lower.count("\n", 0, i))
+            i = lower.find(marker, lower.find("\n", i) + 1) if lower.find("\n", i) != -1 else -1
+    return len(hits)
 
 
 class InputGuard(BaseFilter):
@@ -114,7 +128,7 @@ class BoilerplateSpamFilter(BaseFilter):
         if not lines:
             return False, "empty"
         n = len(lines)
-        if sum(bool(_BOILERPLATE.search(line)) for line in lines) / n > c.max_boilerplate_line_ratio:
+        if boilerplate_lines(lines) / n > c.max_boilerplate_line_ratio:
             return False, "boilerplate"
         if 1 - len(set(lines)) / n > c.max_duplicate_line_ratio:
             return False, "duplicate_lines"
@@ -122,11 +136,9 @@ class BoilerplateSpamFilter(BaseFilter):
             return False, "few_punctuated_lines"
         if sum(len(line) < 30 for line in lines) / n > c.max_short_line_ratio:
             return False, "short_lines"
-        words = [w.lower() for w in words_of(doc.text) if len(w) > 3]  # content words only
-        if len(words) >= 20:
-            top = Counter(words).most_common(1)[0][1]
-            if top / len(words) > c.max_top_word_ratio:
-                return False, "keyword_stuffing"
+        words = [w for w in words_of(doc.text.lower()) if len(w) > 3]  # content words only
+        if len(words) >= 20 and max(Counter(words).values()) / len(words) > c.max_top_word_ratio:
+            return False, "keyword_stuffing"
         return True
 
 

@@ -35,8 +35,9 @@ def shard_writer(folder: str, compression: str = "zstd") -> ParquetWriter:
 
 
 def intermediate_writer(folder: str) -> JsonlWriter:
-    """Between phases documents travel as jsonl.gz with all metadata (datatrove's default format)."""
-    return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression="gzip")
+    """Between phases documents travel as jsonl with all metadata (datatrove's default format),
+    uncompressed: work files are temporary, and gzip cost more time than anything but tokenizing."""
+    return JsonlWriter(folder, output_filename="${rank}.jsonl", compression=None)
 
 
 def exclusion_writer(folder: str) -> JsonlWriter:
