@@ -61,7 +61,8 @@ def test_data_info_prints_counts():
 @pytest.mark.slow
 def test_demo_runs_and_writes_run_dir(tmp_path):
     res = run_cli("demo", "--output-dir", tmp_path, "--set", "ppl_max_docs=3", "--set", "max_new_tokens=16",
-                  "--set", 'questions=["Was ist Fieber?"]')
+                  "--set", 'questions=["Was ist Fieber?"]',
+                  "--set", 'corpus_overrides=["annotate.sample_size=4", "annotate.compare_modes=[]"]')
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "base-model"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -71,3 +72,6 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     assert ppl["bundled/medical"]["ppl"] < ppl["random_init/medical"]["ppl"]
     assert (run / "config.yaml").exists() and (run / "run.log").exists()
     assert "Held-out perplexity" in res.stdout
+    corpus = json.loads((tmp_path / "corpus" / "manifest.json").read_text())
+    assert corpus["status"] == "finished" and list((tmp_path / "corpus" / "shards").glob("*.parquet"))
+    assert "Documents and tokens through" in res.stdout

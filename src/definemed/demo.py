@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Optional
 
 from pydantic import Field
 from rich.table import Table
@@ -32,6 +33,8 @@ class DemoConfig(StrictModel):
     max_new_tokens: int = Field(80, ge=1)
     ppl_max_docs: int = Field(20, ge=1, description="held-out documents per domain for perplexity")
     ppl_max_length: int = Field(256, ge=16)
+    corpus_config: Optional[Path] = Path("configs/demo-corpus.yaml")  # null skips the corpus stage
+    corpus_overrides: list[str] = Field(default_factory=list)  # e.g. ["annotate.sample_size=16"]
 
 
 def _heldout_texts(max_docs: int) -> dict[str, list[str]]:
@@ -66,12 +69,35 @@ def sample_summary_table() -> Table:
     return table
 
 
+def _run_corpus_stage(cfg: DemoConfig) -> dict:
+    from definemed.config import load_config
+    from definemed.corpus.config import CorpusConfig
+    from definemed.corpus.pipeline import run_corpus
+    from definemed.corpus.summary import print_summary
+
+    from definemed.data.sample import sample_dir
+
+    console.rule("[bold]Corpus: FineMed-de in miniature")
+    path = cfg.corpus_config
+    repo = sample_dir().parents[1]
+    if not path.exists() and (repo / path).exists():  # demo started outside the checkout
+        path = repo / path
+    corpus_cfg = load_config(CorpusConfig, path,
+                             [f"output_dir={cfg.output_dir / 'corpus'}", f"seed={cfg.seed}", *cfg.corpus_overrides])
+    metrics = run_corpus(corpus_cfg)
+    print_summary(metrics, corpus_cfg)
+    return metrics
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     from definemed.eval.perplexity import perplexity
     from definemed.models import load_causal_lm, random_init_like, resolve_model
     from definemed.models.chat import GenerationSettings, build_messages, generate_chat
 
     out.print(sample_summary_table())
+    results: dict = {}
+    if cfg.corpus_config is not None:
+        results["corpus"] = _run_corpus_stage(cfg)
     run = RunDir(cfg.output_dir / "base-model", stage="demo").start(cfg, seed=cfg.seed)
     console.print("[bold]1/3[/] bundled model → Hugging Face checkpoint (cached after the first run)")
     model_path = resolve_model(cfg.model)
