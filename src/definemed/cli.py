@@ -26,6 +26,9 @@ eval_app = typer.Typer(help="Evaluate models: perplexity (more to come: MCQ, pai
 corpus_app = typer.Typer(help="FineMed-de corpus: FineWeb2 → prefilters → LLM annotation → classifier → "
                                 "filter → near-dedup → sharded parquet with statistics.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+train_app = typer.Typer(help="Continual pre-training: packed sequences, replay, warmup+cosine/WSD, exact resume; "
+                               "single process or under `accelerate launch` (DDP/FSDP).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 app.add_typer(model_app, name="model")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
@@ -58,6 +61,21 @@ def corpus_validate(config: Path = typer.Argument(..., help="Corpus YAML to chec
     cfg = load_config(CorpusConfig, config)
     out.print(f"[green]ok[/]: {config} ({cfg.executor.kind} executor, {cfg.executor.tasks} tasks, "
               f"annotator {cfg.annotate.annotator.backend.kind}:{cfg.annotate.annotator.backend.model})")
+
+
+@train_app.command("run")
+def train_run(
+    config: Path = typer.Argument(..., help="Training YAML, e.g. configs/demo-train.yaml."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Train. Rerunning resumes from the last checkpoint; a finished run is a no-op."""
+    from definemed.config import load_config
+    from definemed.train.config import TrainConfig
+    from definemed.train.loop import train
+    from definemed.train.summary import print_train_summary
+
+    cfg = load_config(TrainConfig, config, overrides)
+    print_train_summary(train(cfg))
 
 
 @model_app.command("convert")

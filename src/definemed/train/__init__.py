@@ -1,0 +1,1 @@
+"""Continual pre-training: token store, packing, the training loop with exact resume."""

@@ -1,0 +1,69 @@
+"""The training stage's YAML config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from definemed.config import StrictModel
+
+
+class DataSource(StrictModel):
+    path: str  # parquet file/folder (e.g. a corpus run's shards/) or a .jsonl file
+    weight: float = Field(1.0, gt=0)  # share of training sequences drawn from this source
+    kind: Literal["domain", "replay"] = "domain"  # replay = general text against forgetting
+    text_column: str = "text"
+    max_docs: Optional[int] = None
+    split: Optional[Literal["train", "validation", "test"]] = None  # with gold_labels: take one split
+    gold_labels: Optional[str] = None  # JSONL with id, split, medical (to select a split/kind)
+    min_medical: Optional[int] = None  # with gold_labels: keep documents with medical >= this
+    max_medical: Optional[int] = None  # with gold_labels: keep documents with medical <= this
+    lang: Optional[str] = None  # with gold_labels: keep documents of this language
+
+
+class LoraConfig(StrictModel):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                               "gate_proj", "up_proj", "down_proj"])
+
+
+class TrainConfig(StrictModel):
+    output_dir: Path = Path("runs/train/cpt")
+    seed: int = 0
+    model: str = "smollm2-135m-instruct"
+    data: list[DataSource] = Field(min_length=1)
+    heldout: dict[str, DataSource] = Field(default_factory=dict)  # name -> source, e.g. medical, general
+    heldout_max_docs: int = 20
+    heldout_max_length: int = 256
+    seq_len: int = Field(512, ge=8)
+    micro_batch_size: int = Field(4, ge=1)
+    grad_accum_steps: int = Field(1, ge=1)
+    max_steps: int = Field(100, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(10, ge=0)
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    wsd_decay_fraction: float = Field(0.2, gt=0, le=1)  # WSD: share of steps spent decaying
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = Field(1.0, gt=0)
+    dtype: Literal["float32", "bfloat16"] = "float32"  # bf16 autocast; this CPU has no fast bf16
+    gradient_checkpointing: bool = False
+    freeze_embeddings: bool = False
+    lora: Optional[LoraConfig] = None  # train LoRA adapters (peft) and merge them into the output
+    cross_document_attention: bool = False  # False: block-diagonal mask, positions restart per document
+    checkpoint_every: int = Field(25, ge=1)
+    keep_last: int = Field(2, ge=1)
+    log_every: int = Field(1, ge=1)
+    tensorboard: bool = True
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.warmup_steps >= self.max_steps and self.schedule != "constant":
+            raise ValueError("warmup_steps must be smaller than max_steps")
+        return self

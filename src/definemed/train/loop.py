@@ -1,0 +1,238 @@
+"""`definemed train run`: continual pre-training, short and linear like nanoGPT.
+
+The same entry point runs on one process or under `accelerate launch` / `torchrun` (DDP): the
+global batch is world_size × micro_batch_size × grad_accum_steps sequences, and sequence i of the
+run is fixed by the seed, so every process takes its own share and a resumed run continues with
+exactly the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from definemed.console import console
+from definemed.errors import UserError
+from definemed.runs import RunDir, atomic_write_text, read_json
+from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
+from definemed.train.config import TrainConfig
+from definemed.train.packing import PackedMixture
+from definemed.train.schedule import lr_at
+from definemed.train.tokens import load_texts, token_store
+
+log = logging.getLogger("definemed.train")
+
+
+def _prepare_model(cfg: TrainConfig, model_path: str):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True,
+                                                 trust_remote_code=cfg.trust_remote_code)
+    if cfg.freeze_embeddings:  # tied models: this freezes the output layer too
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if cfg.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                                                 lora_dropout=cfg.lora.dropout,
+                                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"))
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    return model
+
+
+def _optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]  # no weight decay on norms and biases
+    no_decay = [p for p in params if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas,
+                             foreach=False)
+
+
+def heldout_perplexity(cfg: TrainConfig, model, tok) -> dict:
+    from definemed.eval.perplexity import perplexity
+
+    model.eval()
+    out = {name: round(perplexity(model, tok, load_texts(src)[: cfg.heldout_max_docs],
+                                  max_length=cfg.heldout_max_length)["ppl"], 4)
+           for name, src in cfg.heldout.items()}
+    model.train()
+    return out
+
+
+def train(cfg: TrainConfig) -> dict:
+    from accelerate import Accelerator
+
+    from definemed.models import load_tokenizer, resolve_model
+
+    acc = Accelerator(cpu=not torch.cuda.is_available(),
+                      mixed_precision="bf16" if cfg.dtype == "bfloat16" else "no")
+    out = Path(cfg.output_dir)
+    run = RunDir(out, "train")
+    if run.is_finished():
+        if acc.is_main_process:
+            console.print(f"[green]training run {out} already finished: nothing to do[/]")
+        return read_json(run.metrics_path)
+    model_path = resolve_model(cfg.model)
+    tok = load_tokenizer(model_path, trust_remote_code=cfg.trust_remote_code)
+    if acc.is_main_process:
+        run.start(cfg, seed=cfg.seed, inputs={f"data/{i}": s.path for i, s in enumerate(cfg.data)})
+    stores = [token_store(src, tok, Path(model_path)) for src in cfg.data]  # main builds, others reuse cache
+    mixture = PackedMixture(stores, [s.weight for s in cfg.data], cfg.seq_len, cfg.seed)
+    world, rank = acc.num_processes, acc.process_index
+    per_step = world * cfg.micro_batch_size * cfg.grad_accum_steps
+    plan = mixture.plan(cfg.max_steps * per_step)
+
+    model = _prepare_model(cfg, model_path)
+    optimizer = _optimizer(cfg, model)
+    start_step = 0
+    ckpts = checkpoint_dirs(out / "checkpoints")
+    if ckpts:  # exact resume: weights, optimizer, RNG and data position from the last checkpoint
+        start_step = load_checkpoint(ckpts[-1], model, optimizer)["step"]
+        if acc.is_main_process:
+            console.print(f"resuming from {ckpts[-1].name} (step {start_step})")
+    model, optimizer = acc.prepare(model, optimizer)
+    model.train()
+
+    metrics_file = out / "metrics.jsonl"
+    tb = None
+    if acc.is_main_process:
+        _truncate_metrics(metrics_file, start_step)
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
+    start_ppl = read_json(out / "heldout_start.json") if (out / "heldout_start.json").exists() else None
+    if start_ppl is None and acc.is_main_process and cfg.heldout:
+        start_ppl = heldout_perplexity(cfg, acc.unwrap_model(model), tok)
+        atomic_write_text(out / "heldout_start.json", json.dumps(start_ppl))
+
+    block = not cfg.cross_document_attention
+    trained_tokens = start_step * per_step * cfg.seq_len
+    loss = float("nan")
+    for step in range(start_step, cfg.max_steps):
+        t0 = time.time()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_items = plan[step * per_step:(step + 1) * per_step]
+        mine = step_items[rank::world]  # this process's share of the global batch
+        step_loss = torch.zeros(())
+        for micro in range(cfg.grad_accum_steps):
+            items = mine[micro * cfg.micro_batch_size:(micro + 1) * cfg.micro_batch_size]
+            batch = mixture.batch(items, block_diagonal=block)
+            with acc.autocast():
+                out_ = model(**batch)
+            micro_loss = out_.loss / cfg.grad_accum_steps
+            # no gradient sync until the last micro-batch of the step
+            with acc.no_sync(model) if micro < cfg.grad_accum_steps - 1 else _null():
+                acc.backward(micro_loss)
+            step_loss += micro_loss.detach()
+        grad_norm = acc.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = acc.reduce(step_loss, reduction="mean").item()
+        trained_tokens += per_step * cfg.seq_len
+        if acc.is_main_process and (step % cfg.log_every == 0 or step == cfg.max_steps - 1):
+            rec = {"step": step + 1, "loss": round(loss, 6), "lr": lr, "grad_norm": round(float(grad_norm), 6),
+                   "tokens": trained_tokens, "tokens_per_s": round(per_step * cfg.seq_len / (time.time() - t0), 1)}
+            with open(metrics_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            if tb is not None:
+                for k in ("loss", "lr", "grad_norm", "tokens_per_s"):
+                    tb.add_scalar(f"train/{k}", rec[k], step + 1)
+            console.print(f"step {step + 1}/{cfg.max_steps}  loss {loss:.4f}  lr {lr:.2e}  "
+                          f"{rec['tokens_per_s']:.0f} tok/s", highlight=False)
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                save_checkpoint(out / "checkpoints", step + 1, acc.unwrap_model(model), optimizer, cfg.keep_last,
+                                {"loss": loss})
+            acc.wait_for_everyone()
+
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return {}
+    final_model = acc.unwrap_model(model)
+    if cfg.lora is not None:
+        final_model = final_model.merge_and_unload()
+    end_ppl = heldout_perplexity(cfg, final_model, tok) if cfg.heldout else {}
+    metrics = {"final_loss": loss, "steps": cfg.max_steps, "tokens": trained_tokens,
+               "heldout_ppl_start": start_ppl, "heldout_ppl_end": end_ppl,
+               "world_size": world, "global_batch_sequences": per_step}
+    _save_final(out / "final", final_model, tok, cfg, metrics)
+    if tb is not None:
+        tb.close()
+    run.finish(metrics, outputs={"model": out / "final"})
+    return metrics
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, forget metric lines of steps after the checkpoint (they will be redone)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def _save_final(folder: Path, model, tok, cfg: TrainConfig, metrics: dict) -> None:
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".final-"))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)  # keeps the base model's chat template
+    atomic_write_text(tmp / "README.md", model_card(cfg, metrics))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def model_card(cfg: TrainConfig, metrics: dict) -> str:
+    data = "\n".join(f"- `{s.path}` (weight {s.weight}, {s.kind})" for s in cfg.data)
+    ppl = "\n".join(f"| {k} | {metrics['heldout_ppl_start'].get(k)} | {v} |"
+                    for k, v in (metrics.get("heldout_ppl_end") or {}).items())
+    return f"""---
+base_model: {cfg.model}
+library_name: transformers
+tags: [definemed, continual-pretraining]
+---
+# Continually pre-trained model (definemed)
+
+Base model: `{cfg.model}`. Trained with `definemed train` for {metrics['steps']} steps,
+{metrics['tokens']:,} tokens ({metrics['world_size']} process(es), global batch
+{metrics['global_batch_sequences']} × {cfg.seq_len} tokens).
+
+## Data
+{data}
+
+## Hyperparameters
+lr {cfg.lr} ({cfg.schedule}, warmup {cfg.warmup_steps}, min ratio {cfg.min_lr_ratio}), AdamW betas
+{list(cfg.betas)}, weight decay {cfg.weight_decay}, grad clip {cfg.grad_clip}, dtype {cfg.dtype},
+cross-document attention {cfg.cross_document_attention}, frozen embeddings {cfg.freeze_embeddings},
+LoRA {cfg.lora.model_dump() if cfg.lora else None}, seed {cfg.seed}.
+
+## Held-out perplexity
+| set | start | end |
+|---|---|---|
+{ppl}
+
+Final training loss: {metrics['final_loss']:.4f}.
+"""
