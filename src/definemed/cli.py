@@ -78,6 +78,18 @@ def train_run(
     print_train_summary(train(cfg))
 
 
+@train_app.command("validate")
+def train_validate(config: Path = typer.Argument(..., help="Training YAML to check.")):
+    """Check a training config without running it (e.g. a GPU-cluster config on a laptop)."""
+    from definemed.config import load_config
+    from definemed.console import out
+    from definemed.train.config import TrainConfig
+
+    cfg = load_config(TrainConfig, config)
+    out.print(f"[green]ok[/]: {config} ({cfg.model}, {cfg.max_steps} steps × {cfg.micro_batch_size}×"
+              f"{cfg.grad_accum_steps} sequences of {cfg.seq_len} per process, {cfg.dtype})")
+
+
 @model_app.command("convert")
 def model_convert():
     """Convert the bundled SmolLM2-135M-Instruct GGUF into a cached Hugging Face checkpoint."""

@@ -127,3 +127,16 @@ def test_bad_data_is_a_user_error(tiny_model, tmp_path):
     cfg["data"] = [{"path": str(tmp_path / "missing")}]
     res = run_cli("train", "run", write_yaml(tmp_path / "bad.yaml", cfg))
     assert res.returncode == 2 and "training data not found" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_paper_configs_validate():
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    for name in ("cpt-qwen2.5-7b.yaml", "cpt-llama-3.1-8b.yaml", "cpt-mistral-small-24b.yaml"):
+        res = run_cli("train", "validate", ROOT / "configs" / "paper" / name)
+        assert res.returncode == 0, res.stderr
+    for name in ("fsdp-8gpu.yaml", "deepspeed-zero3-8gpu.yaml"):
+        cfg = ClusterConfig.from_yaml_file(str(ROOT / "configs" / "accelerate" / name))
+        assert cfg.num_processes == 8 and cfg.mixed_precision == "bf16"
+    res = run_cli("train", "validate", ROOT / "configs" / "demo-train.yaml")
+    assert res.returncode == 0, res.stderr
