@@ -62,7 +62,11 @@ def test_data_info_prints_counts():
 def test_demo_runs_and_writes_run_dir(tmp_path):
     res = run_cli("demo", "--output-dir", tmp_path, "--set", "ppl_max_docs=3", "--set", "max_new_tokens=16",
                   "--set", 'questions=["Was ist Fieber?"]',
-                  "--set", 'corpus_overrides=["annotate.sample_size=4", "annotate.compare_modes=[]"]')
+                  "--set", 'corpus_overrides=["annotate.sample_size=4", "annotate.compare_modes=[]"]',
+                  "--set", 'train_overrides=["max_steps=2", "warmup_steps=1", "seq_len=64", "micro_batch_size=2", '
+                           '"heldout_max_docs=2", "heldout_max_length=64", "checkpoint_every=100"]',
+                  "--set", 'merge_overrides=["sweep=[0.5]", "eval.docs=2", "eval.instructions=1", '
+                           '"eval.max_new_tokens=8"]')
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "base-model"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -75,3 +79,7 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     corpus = json.loads((tmp_path / "corpus" / "manifest.json").read_text())
     assert corpus["status"] == "finished" and list((tmp_path / "corpus" / "shards").glob("*.parquet"))
     assert "Documents and tokens through" in res.stdout
+    train = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert train["steps"] == 2 and (tmp_path / "train" / "final" / "model.safetensors").exists()
+    sweep = json.loads((tmp_path / "merge" / "sweep.json").read_text())
+    assert (tmp_path / "merge" / "t0.5" / "model.safetensors").exists() and sweep

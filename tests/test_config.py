@@ -57,3 +57,10 @@ def test_missing_file(tmp_path):
 def test_bad_override():
     with pytest.raises(UserError, match="key.sub=value"):
         apply_overrides({}, ["justakey"])
+
+
+def test_overrides_index_lists():
+    data = apply_overrides({"data": [{"path": "a"}, {"path": "b"}]}, ["data.1.path=c"])
+    assert data == {"data": [{"path": "a"}, {"path": "c"}]}
+    with pytest.raises(UserError, match="not an index"):
+        apply_overrides({"data": [{"path": "a"}]}, ["data.3.path=c"])

@@ -29,6 +29,10 @@ app.add_typer(corpus_app, name="corpus")
 train_app = typer.Typer(help="Continual pre-training: packed sequences, replay, warmup+cosine/WSD, exact resume; "
                                "single process or under `accelerate launch` (DDP/FSDP).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+merge_app = typer.Typer(help="Merge the CPT model back with its instruct parent with mergekit (SLERP, linear, TIES, "
+                               "DARE-TIES, task arithmetic), one model per sweep point, plus a comparison table.",
+                        no_args_is_help=True)
+app.add_typer(merge_app, name="merge")
 app.add_typer(model_app, name="model")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
@@ -88,6 +92,25 @@ def train_validate(config: Path = typer.Argument(..., help="Training YAML to che
     cfg = load_config(TrainConfig, config)
     out.print(f"[green]ok[/]: {config} ({cfg.model}, {cfg.max_steps} steps × {cfg.micro_batch_size}×"
               f"{cfg.grad_accum_steps} sequences of {cfg.seq_len} per process, {cfg.dtype})")
+
+
+@merge_app.command("run")
+def merge_run(
+    config: Path = typer.Argument(..., help="Merge YAML, e.g. configs/demo-merge.yaml."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Pre-check, merge every sweep point, verify and score the merged models."""
+    from definemed.merge.cli_glue import merge_run as run
+
+    run(config, overrides or [])
+
+
+@merge_app.command("validate")
+def merge_validate(config: Path = typer.Argument(..., help="Merge YAML to check.")):
+    """Check a merge config without running it."""
+    from definemed.merge.cli_glue import merge_validate as validate
+
+    validate(config)
 
 
 @model_app.command("convert")

@@ -35,21 +35,34 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` overrides; values are parsed as YAML scalars (1e-4, true, [1,2])."""
+    """Apply ``a.b.c=value`` overrides (``data.0.path=...`` indexes lists); values are parsed as
+    YAML scalars (1e-4, true, [1,2])."""
     for item in overrides or []:
         if "=" not in item:
             raise UserError(f"override '{item}' must look like key.sub=value")
         key, raw = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UserError(f"override '{item}': '{part}' is not a section")
         try:
-            node[parts[-1]] = yaml.safe_load(raw)
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise UserError(f"override '{item}': the value is not valid YAML (quote it)") from None
+        node: Any = data
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise UserError(f"override '{item}': '{part}' is not an index of a {len(node)}-item list")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise UserError(f"override '{item}': '{parts[i - 1]}' is not a section")
     return data
 
 

@@ -35,6 +35,10 @@ class DemoConfig(StrictModel):
     ppl_max_length: int = Field(256, ge=16)
     corpus_config: Optional[Path] = Path("configs/demo-corpus.yaml")  # null skips the corpus stage
     corpus_overrides: list[str] = Field(default_factory=list)  # e.g. ["annotate.sample_size=16"]
+    train_config: Optional[Path] = Path("configs/demo-train.yaml")  # null skips training (and merging)
+    train_overrides: list[str] = Field(default_factory=list)  # e.g. ["max_steps=5"]
+    merge_config: Optional[Path] = Path("configs/demo-merge.yaml")  # null skips merging
+    merge_overrides: list[str] = Field(default_factory=list)  # e.g. ["sweep=[0.5]"]
 
 
 def _heldout_texts(max_docs: int) -> dict[str, list[str]]:
@@ -69,23 +73,56 @@ def sample_summary_table() -> Table:
     return table
 
 
+def _stage_config(path: Path) -> Path:
+    """A config path relative to the working directory, else to the source checkout."""
+    from definemed.data.sample import sample_dir
+
+    repo = sample_dir().parents[1]
+    return path if path.exists() or not (repo / path).exists() else repo / path
+
+
 def _run_corpus_stage(cfg: DemoConfig) -> dict:
     from definemed.config import load_config
     from definemed.corpus.config import CorpusConfig
     from definemed.corpus.pipeline import run_corpus
     from definemed.corpus.summary import print_summary
 
-    from definemed.data.sample import sample_dir
-
     console.rule("[bold]Corpus: FineMed-de in miniature")
-    path = cfg.corpus_config
-    repo = sample_dir().parents[1]
-    if not path.exists() and (repo / path).exists():  # demo started outside the checkout
-        path = repo / path
-    corpus_cfg = load_config(CorpusConfig, path,
+    corpus_cfg = load_config(CorpusConfig, _stage_config(cfg.corpus_config),
                              [f"output_dir={cfg.output_dir / 'corpus'}", f"seed={cfg.seed}", *cfg.corpus_overrides])
     metrics = run_corpus(corpus_cfg)
     print_summary(metrics, corpus_cfg)
+    return metrics
+
+
+def _run_train_stage(cfg: DemoConfig) -> dict:
+    from definemed.config import load_config
+    from definemed.train.config import TrainConfig
+    from definemed.train.loop import train
+    from definemed.train.summary import print_train_summary
+
+    console.rule("[bold]Continual pre-training on the corpus (+ general replay)")
+    overrides = [f"output_dir={cfg.output_dir / 'train'}", f"seed={cfg.seed}"]
+    if cfg.corpus_config is not None:  # train on this demo's corpus
+        overrides.append(f"data.0.path={cfg.output_dir / 'corpus' / 'shards'}")
+    train_cfg = load_config(TrainConfig, _stage_config(cfg.train_config), overrides + cfg.train_overrides)
+    metrics = train(train_cfg)
+    print_train_summary(metrics)
+    return metrics
+
+
+def _run_merge_stage(cfg: DemoConfig) -> dict:
+    from definemed.config import load_config
+    from definemed.merge.config import MergeConfig
+    from definemed.merge.run import run_merge
+    from definemed.merge.summary import print_sweep
+
+    console.rule("[bold]Merging the CPT model back with the instruct model")
+    merge_cfg = load_config(MergeConfig, _stage_config(cfg.merge_config),
+                            [f"output_dir={cfg.output_dir / 'merge'}", f"seed={cfg.seed}",
+                             f"models.cpt={cfg.output_dir / 'train' / 'final'}", *cfg.merge_overrides])
+    metrics = run_merge(merge_cfg)
+    print_sweep(metrics, merge_cfg.output_dir)
     return metrics
 
 
@@ -98,6 +135,10 @@ def run_demo(cfg: DemoConfig) -> dict:
     results: dict = {}
     if cfg.corpus_config is not None:
         results["corpus"] = _run_corpus_stage(cfg)
+    if cfg.train_config is not None:
+        results["train"] = _run_train_stage(cfg)
+        if cfg.merge_config is not None:
+            results["merge"] = _run_merge_stage(cfg)
     run = RunDir(cfg.output_dir / "base-model", stage="demo").start(cfg, seed=cfg.seed)
     console.print("[bold]1/3[/] bundled model → Hugging Face checkpoint (cached after the first run)")
     model_path = resolve_model(cfg.model)
