@@ -141,6 +141,17 @@ class RunDir:
         atomic_write_json(self.manifest_path, self.manifest)
         self._detach_log()
 
+    def ensure_same_config(self, config: Any) -> None:
+        """Refuse to resume or skip into a folder that holds a run with a different config:
+        its checkpoints, completion markers or caches would silently mix two experiments."""
+        from definemed.errors import UserError
+
+        path = self.path / "config.yaml"
+        cfg = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
+        if path.exists() and yaml.safe_load(path.read_text(encoding="utf-8")) != \
+                yaml.safe_load(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)):
+            raise UserError(f"{self.path} holds a run with a different config: use another output_dir or delete it")
+
     def is_finished(self) -> bool:
         if not self.manifest_path.exists():
             return False

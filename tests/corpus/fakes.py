@@ -25,7 +25,6 @@ class GullibleBackend:
         return m.group(1) if m else user
 
     def _score(self, chat) -> int:
-        text = " ".join(m["content"] for m in chat)
         obey = OBEY.search(self._doc(chat))
         if obey:
             return 0 if "0" in obey.group(0) else 5

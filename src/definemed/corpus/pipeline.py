@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import yaml
 from datatrove.pipeline.readers import JsonlReader
 
-from definemed.config import dump_config
 from definemed.console import console
 from definemed.corpus.config import CorpusConfig
 from definemed.corpus.dedup import RegexWordTokenizer, minhash_config
@@ -47,12 +45,6 @@ def _tokenizer_file(ref: str | None) -> str | None:
     return str(path)
 
 
-def _check_same_config(run: RunDir, cfg: CorpusConfig) -> None:
-    path = run.path / "config.yaml"
-    if path.exists() and yaml.safe_load(path.read_text()) != yaml.safe_load(dump_config(cfg)):
-        raise UserError(f"{run.path} holds a run with a different config: use another output_dir or delete it")
-
-
 def _intermediate_reader(folder: Path) -> JsonlReader:
     return JsonlReader(str(folder), glob_pattern="*.jsonl", compression=None)
 
@@ -60,7 +52,7 @@ def _intermediate_reader(folder: Path) -> JsonlReader:
 def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     out = Path(cfg.output_dir)
     run = RunDir(out, "corpus")
-    _check_same_config(run, cfg)
+    run.ensure_same_config(cfg)
     if run.is_finished():
         console.print(f"[green]corpus run {out} already finished with this config: nothing to do[/]")
         return read_json(run.metrics_path)

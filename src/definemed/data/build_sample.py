@@ -75,7 +75,7 @@ def _syndicate(doc: dict, n: int) -> dict:
     lines = doc["text"].split("\n")
     if len(lines) > 4:  # republishers often drop the last line (author box, date, link)
         lines = lines[:-1]
-    text = (f"Startseite › Ratgeber › Artikel\n" + "\n".join(lines)
+    text = ("Startseite › Ratgeber › Artikel\n" + "\n".join(lines)
             + f"\n\nDieser Beitrag erschien zuerst auf {host}. © {portal}")
     key = f"{doc['key']}-dup"
     return {**doc, "key": key, "text": text,

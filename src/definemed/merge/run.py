@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import yaml
 
-from definemed.config import dump_config
 from definemed.console import console
 from definemed.errors import UserError
 from definemed.merge import mergekit_config as mkc
@@ -68,12 +66,6 @@ def mergekit_merge(data: dict, out_path: Path, seed: int) -> None:
         # in this process must not read a stale index of a folder that was rewritten meanwhile.
         LoaderCache().flush_all()
         LoaderCache.loaders.clear()
-
-
-def _check_same_config(run: RunDir, cfg: MergeConfig) -> None:
-    path = run.path / "config.yaml"
-    if path.exists() and yaml.safe_load(path.read_text()) != yaml.safe_load(dump_config(cfg)):
-        raise UserError(f"{run.path} holds a run with a different config: use another output_dir or delete it")
 
 
 def _plan(cfg: MergeConfig) -> tuple[dict[str, Path], dict[str, Path], list[tuple[str, Optional[float], dict]], dict]:
@@ -176,7 +168,7 @@ def run_merge(cfg: MergeConfig) -> dict:
 
     out = Path(cfg.output_dir)
     run = RunDir(out, "merge")
-    _check_same_config(run, cfg)
+    run.ensure_same_config(cfg)
     if run.is_finished():
         console.print(f"[green]merge run {out} already finished with this config: nothing to do[/]")
         return read_json(run.metrics_path)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
 import torch
 
 from definemed.console import console
-from definemed.errors import UserError
 from definemed.runs import RunDir, atomic_write_text, read_json
 from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from definemed.train.config import TrainConfig
@@ -77,6 +75,7 @@ def train(cfg: TrainConfig) -> dict:
                       mixed_precision="bf16" if cfg.dtype == "bfloat16" else "no")
     out = Path(cfg.output_dir)
     run = RunDir(out, "train")
+    run.ensure_same_config(cfg)
     if run.is_finished():
         if acc.is_main_process:
             console.print(f"[green]training run {out} already finished: nothing to do[/]")
