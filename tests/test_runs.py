@@ -50,3 +50,16 @@ def test_folder_hash_changes_with_content(tmp_path):
     assert sha256_path(tmp_path / "d") != h1
     os.rename(tmp_path / "d" / "x", tmp_path / "d" / "y")
     assert sha256_path(tmp_path / "d") not in (h1,)
+
+
+def test_reuse_returns_metrics_of_a_finished_run_and_refuses_other_configs(tmp_path):
+    from definemed.errors import UserError
+
+    run = RunDir(tmp_path / "r", "test")
+    assert run.reuse(C()) is None
+    run.start(C(), seed=1)
+    assert run.reuse(C()) is None  # started, not finished
+    run.finish({"x": 2})
+    assert RunDir(tmp_path / "r", "test").reuse(C(), announce=False) == {"x": 2}
+    with pytest.raises(UserError, match="different config"):
+        RunDir(tmp_path / "r", "test").reuse(C(seed=2))

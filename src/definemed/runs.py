@@ -152,6 +152,18 @@ class RunDir:
                 yaml.safe_load(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)):
             raise UserError(f"{self.path} holds a run with a different config: use another output_dir or delete it")
 
+    def reuse(self, config: Any, announce: bool = True) -> dict | None:
+        """The metrics of a finished run with this config (a rerun is a no-op), else None.
+        Refuses a folder that holds a run with a different config."""
+        self.ensure_same_config(config)
+        if not self.is_finished():
+            return None
+        if announce:
+            from definemed.console import console
+
+            console.print(f"[green]{self.stage} run {self.path} already finished with this config: nothing to do[/]")
+        return read_json(self.metrics_path)
+
     def is_finished(self) -> bool:
         if not self.manifest_path.exists():
             return False

@@ -29,7 +29,7 @@ from definemed.corpus.stats import collect_stats
 from definemed.corpus.tally import Tally, TokenCounter
 from definemed.corpus.writers import exclusion_writer, intermediate_writer, shard_writer
 from definemed.errors import UserError
-from definemed.runs import RunDir, atomic_write_json, read_json
+from definemed.runs import RunDir, atomic_write_json
 
 log = logging.getLogger("definemed.corpus")
 
@@ -52,10 +52,8 @@ def _intermediate_reader(folder: Path) -> JsonlReader:
 def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     out = Path(cfg.output_dir)
     run = RunDir(out, "corpus")
-    run.ensure_same_config(cfg)
-    if run.is_finished():
-        console.print(f"[green]corpus run {out} already finished with this config: nothing to do[/]")
-        return read_json(run.metrics_path)
+    if (done := run.reuse(cfg)) is not None:
+        return done
     files = preflight(cfg.input.paths, cfg.input.format)
     run.start(cfg, seed=cfg.seed, inputs={f"input/{i}": f for i, f in enumerate(files)})
     logs, work = out / "logs", out / "work"

@@ -168,10 +168,8 @@ def run_merge(cfg: MergeConfig) -> dict:
 
     out = Path(cfg.output_dir)
     run = RunDir(out, "merge")
-    run.ensure_same_config(cfg)
-    if run.is_finished():
-        console.print(f"[green]merge run {out} already finished with this config: nothing to do[/]")
-        return read_json(run.metrics_path)
+    if (done := run.reuse(cfg)) is not None:
+        return done
     console.print("[bold]merge 1/3[/] pre-checks")
     inputs, parents, points, prechecked = _plan(cfg)
     # Without a raw config the merged models are the parents: hash each folder once.

@@ -75,11 +75,8 @@ def train(cfg: TrainConfig) -> dict:
                       mixed_precision="bf16" if cfg.dtype == "bfloat16" else "no")
     out = Path(cfg.output_dir)
     run = RunDir(out, "train")
-    run.ensure_same_config(cfg)
-    if run.is_finished():
-        if acc.is_main_process:
-            console.print(f"[green]training run {out} already finished: nothing to do[/]")
-        return read_json(run.metrics_path)
+    if (done := run.reuse(cfg, announce=acc.is_main_process)) is not None:
+        return done
     model_path = resolve_model(cfg.model)
     tok = load_tokenizer(model_path, trust_remote_code=cfg.trust_remote_code)
     if acc.is_main_process:
