@@ -96,6 +96,3 @@ def load_config(model: type[M], path: str | Path, overrides: list[str] | None = 
         if overrides else data
     return validate_config(model, data, source=str(path))
 
-
-def dump_config(config: BaseModel) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -85,6 +85,12 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str |
     return out
 
 
+def config_yaml(config: Any) -> str:
+    """The resolved config as written to config.yaml (pydantic models in JSON mode)."""
+    data = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -108,8 +114,7 @@ class RunDir:
     def start(self, config: Any, seed: int | None = None,
               inputs: dict[str, str | Path] | None = None) -> "RunDir":
         self.path.mkdir(parents=True, exist_ok=True)
-        cfg = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
-        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+        atomic_write_text(self.path / "config.yaml", config_yaml(config))
         input_hashes = {}
         for key, p in (inputs or {}).items():
             p = Path(p)
@@ -147,9 +152,7 @@ class RunDir:
         from definemed.errors import UserError
 
         path = self.path / "config.yaml"
-        cfg = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
-        if path.exists() and yaml.safe_load(path.read_text(encoding="utf-8")) != \
-                yaml.safe_load(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)):
+        if path.exists() and yaml.safe_load(path.read_text(encoding="utf-8")) != yaml.safe_load(config_yaml(config)):
             raise UserError(f"{self.path} holds a run with a different config: use another output_dir or delete it")
 
     def reuse(self, config: Any, announce: bool = True) -> dict | None:

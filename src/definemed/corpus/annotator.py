@@ -12,6 +12,7 @@ Results are cached on disk by (backend, prompt version, mode, document hash).
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Literal
@@ -24,10 +25,16 @@ from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
 from definemed.llm.cache import ResultCache, content_hash
-from definemed.llm.openai_compat import softmax
 
 log = logging.getLogger("definemed.corpus.annotate")
 DIGITS = [str(i) for i in range(6)]
+
+
+def softmax(xs: list[float]) -> list[float]:
+    m = max(xs)
+    exps = [math.exp(x - m) for x in xs]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 class AnnotatorConfig(StrictModel):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 import urllib.error
@@ -88,9 +87,3 @@ class OpenAICompatBackend:
 
         return self._map(one, chats)
 
-
-def softmax(xs: list[float]) -> list[float]:
-    m = max(xs)
-    exps = [math.exp(x - m) for x in xs]
-    s = sum(exps)
-    return [e / s for e in exps]
