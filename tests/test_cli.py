@@ -78,7 +78,7 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     assert "Held-out perplexity" in res.stdout
     corpus = json.loads((tmp_path / "corpus" / "manifest.json").read_text())
     assert corpus["status"] == "finished" and list((tmp_path / "corpus" / "shards").glob("*.parquet"))
-    assert "Documents and tokens through" in res.stdout
+    assert "words and tokens through" in res.stdout
     train = json.loads((tmp_path / "train" / "metrics.json").read_text())
     assert train["steps"] == 2 and (tmp_path / "train" / "final" / "model.safetensors").exists()
     sweep = json.loads((tmp_path / "merge" / "sweep.json").read_text())

@@ -3,9 +3,10 @@
     1 prefilter   read → input guard → language/length/function words/boilerplate → work/prefiltered
     2 annotate    LLM scores for a deterministic sample (cached)            → annotations/
     3 classifier  train on annotator or gold labels, held-out P/R/F1        → classifier/
-    4 classify    score every document, keep those above the threshold     → work/classified
-    5 dedup       MinHash signatures → buckets → clusters → filter         → shards/*.parquet
-    6 stats       docs/tokens per point, drops by reason, histograms       → stats.json
+    4 classify    score every document, keep those above the threshold,    → work/classified
+                  and compute MinHash signatures in the same pass
+    5 dedup       buckets → clusters → filter, token counts                → shards/*.parquet
+    6 stats       docs/words/tokens per point, drops by reason, histograms → stats.json
 
 Phases 1, 4 and 5 are datatrove pipelines (local, Slurm or Ray); completed tasks are skipped on
 a rerun, the annotation cache and the classifier fingerprint make phases 2 and 3 resumable.
@@ -19,8 +20,9 @@ from pathlib import Path
 from datatrove.pipeline.readers import JsonlReader
 
 from definemed.console import console
+from definemed.corpus.compliance import collect_compliance_stats, compliance_steps
 from definemed.corpus.config import CorpusConfig
-from definemed.corpus.dedup import RegexWordTokenizer, minhash_config
+from definemed.corpus.dedup import FastMinhashSignature, minhash_config
 from definemed.corpus.executors import run_phase
 from definemed.corpus.prefilters import make_prefilters
 from definemed.corpus.readers import make_reader, preflight
@@ -49,6 +51,18 @@ def _intermediate_reader(folder: Path) -> JsonlReader:
     return JsonlReader(str(folder), glob_pattern="*.jsonl", compression=None)
 
 
+class SameRankJsonlReader(JsonlReader):
+    """Reads only the intermediate file that the same rank wrote in the previous phase (even when
+    some ranks wrote none, which would shift datatrove's file-to-rank assignment)."""
+
+    def __init__(self, folder: str):
+        super().__init__(folder, compression=None)
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        self.glob_pattern = f"{rank:05d}.jsonl"
+        yield from super().run(data, rank=0, world_size=1)
+
+
 def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     out = Path(cfg.output_dir)
     run = RunDir(out, "corpus")
@@ -58,12 +72,14 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     run.start(cfg, seed=cfg.seed, inputs={f"input/{i}": f for i, f in enumerate(files)})
     logs, work = out / "logs", out / "work"
     counter = TokenCounter(_tokenizer_file(cfg.tokenizer))
+    every = counter if cfg.token_counts == "all" else None
     ex = cfg.executor
 
     console.print("[bold]corpus 1/5[/] prefilter")
     excluded = lambda name: exclusion_writer(str(work / "excluded" / name))  # noqa: E731
+    rights, final_checks = compliance_steps(cfg.compliance, excluded)  # opt-outs; decontamination + PII
     run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob),
-               Tally("input", counter), *make_prefilters(cfg.prefilter, excluded), Tally("prefiltered"),
+               Tally("input", every), *make_prefilters(cfg.prefilter, excluded), *rights, Tally("prefiltered"),
                intermediate_writer(str(work / "prefiltered"))], ex, logs / "prefilter", "prefilter")
 
     console.print("[bold]corpus 2/5[/] LLM annotation of a sample")
@@ -76,48 +92,54 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
 
     classifier_metrics = train_phase(cfg, out, annotations)
 
-    console.print("[bold]corpus 4/5[/] classify and filter")
-    run_phase([_intermediate_reader(work / "prefiltered"), ClassifierScorer(str(out / "classifier")),
-               ScoreThresholdFilter(cfg.filter.threshold, exclusion_writer=excluded("below_threshold")),
-               Tally("classified"), intermediate_writer(str(work / "classified"))], ex, logs / "classify", "classify")
-
-    console.print("[bold]corpus 5/5[/] near-duplicate removal and sharded output")
-    _dedup_and_write(cfg, out, excluded)
+    _classify_dedup_write(cfg, out, excluded, [*final_checks, Tally("output", counter),
+                                                shard_writer(str(out / "shards"))])
 
     from definemed.corpus.executors import PHASE_SECONDS
 
     stats = collect_stats(logs)
+    stats["compliance"] = collect_compliance_stats(logs)
     stats["phase_seconds"] = dict(PHASE_SECONDS)
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)
     metrics = {"points": stats["points"], "annotation": annotation_metrics,
-               "classifier": stats["classifier"]}
+               "classifier": stats["classifier"], "compliance": stats["compliance"]}
     run.finish(metrics, outputs={"shards": out / "shards", "classifier": out / "classifier",
                                  "stats": out / "stats.json"})
+    from definemed.corpus.card import write_dataset_card
+
+    write_dataset_card(out)  # README.md: the Hugging Face dataset card (`definemed corpus card` rewrites it)
     return metrics
 
 
-def _dedup_and_write(cfg: CorpusConfig, out: Path, excluded) -> None:
-    from datatrove.pipeline.dedup.minhash import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
-                                                  MinhashDedupSignature)
+def _classify_dedup_write(cfg: CorpusConfig, out: Path, excluded, output: list) -> None:
+    """Score → threshold → (signatures in the same pass) → buckets → clusters → filter → output
+    (decontamination, PII scrubbing, token counts, shards: only for the documents that remain).
+
+    The MinHash signatures are computed while the classified documents are written, so the
+    documents are read once less; the filter phase then reads each rank's own file (signature
+    indices count documents per rank).
+    """
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
 
     logs, work, ex = out / "logs", out / "work", cfg.executor
-    classified = work / "classified"
+    classify = [_intermediate_reader(work / "prefiltered"), ClassifierScorer(str(out / "classifier")),
+                ScoreThresholdFilter(cfg.filter.threshold, exclusion_writer=excluded("below_threshold")),
+                Tally("classified")]
+    console.print("[bold]corpus 4/5[/] classify, filter" + (" and MinHash signatures" if cfg.dedup.enabled else ""))
     if not cfg.dedup.enabled:
-        run_phase([_intermediate_reader(classified), Tally("output"), shard_writer(str(out / "shards"))],
-                  ex, logs / "output", "output")
+        run_phase([*classify, *output], ex, logs / "classify", "classify")
         return
     mh = minhash_config(cfg.dedup, cfg.seed)
-    mh_dir = work / "minhash"
-    run_phase([_intermediate_reader(classified),
-               MinhashDedupSignature(str(mh_dir / "signatures"), config=mh, language=RegexWordTokenizer())],
-              ex, logs / "minhash_signature", "minhash_signature")
+    mh_dir, classified = work / "minhash", work / "classified"
+    run_phase([*classify, intermediate_writer(str(classified)), FastMinhashSignature(str(mh_dir / "signatures"), mh)],
+              ex, logs / "classify", "classify")
+    console.print("[bold]corpus 5/5[/] near-duplicate removal and sharded output")
     run_phase([MinhashDedupBuckets(str(mh_dir / "signatures"), str(mh_dir / "buckets"), config=mh)],
               ex, logs / "minhash_buckets", "minhash_buckets", tasks=mh.num_buckets)
     run_phase([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove_ids"), config=mh)],
               ex, logs / "minhash_cluster", "minhash_cluster", tasks=1, workers=1)
-    run_phase([_intermediate_reader(classified),
+    run_phase([SameRankJsonlReader(str(classified)),
                MinhashDedupFilter(str(mh_dir / "remove_ids"), exclusion_writer=excluded("near_duplicates")),
-               Tally("output"), shard_writer(str(out / "shards"))],
-              ex, logs / "minhash_filter", "minhash_filter")
+               *output], ex, logs / "minhash_filter", "minhash_filter")

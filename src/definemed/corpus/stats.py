@@ -8,7 +8,7 @@ from pathlib import Path
 
 from definemed.corpus.scoring import HISTOGRAM_BINS, SCORE_KEY
 
-PHASES = ("prefilter", "classify", "minhash_filter", "output")  # folders under logs/ with filters
+PHASES = ("prefilter", "classify", "minhash_filter")  # folders under logs/ with filters and tallies  # folders under logs/ with filters
 
 
 def _total(stat: dict | None) -> int:
@@ -30,7 +30,8 @@ def collect_stats(logs: Path) -> dict:
             name, st = step["name"], step.get("stats", {})
             if "TALLY" in name:
                 point = name.split(":", 1)[1].strip()
-                points[point] = {"documents": _total(st.get("documents")), "tokens": _total(st.get("tokens"))}
+                points[point] = {"documents": _total(st.get("documents")), "words": _total(st.get("words")),
+                                 "tokens": _total(st["tokens"]) if "tokens" in st else None}
             elif "forwarded" in st or "dropped" in st:  # filters (readers and writers only count)
                 dropped = {k[len("dropped_"):]: _total(v) for k, v in st.items() if k.startswith("dropped_")}
                 if "MinHash" in name and st.get("dropped"):

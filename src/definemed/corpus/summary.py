@@ -11,11 +11,12 @@ from definemed.runs import read_json
 
 def print_summary(metrics: dict, cfg: CorpusConfig) -> None:
     stats = read_json(cfg.output_dir / "stats.json")
-    t = Table(title="Documents and tokens through the pipeline")
-    for col in ("point", "documents", "tokens"):
+    t = Table(title="Documents, words and tokens through the pipeline")
+    for col in ("point", "documents", "words", "tokens"):
         t.add_column(col, justify="left" if col == "point" else "right")
     for point, v in stats["points"].items():
-        t.add_row(point, f"{v['documents']:,}", f"{v['tokens']:,}")
+        tokens = v.get("tokens")
+        t.add_row(point, f"{v['documents']:,}", f"{v.get('words', 0):,}", "–" if tokens is None else f"{tokens:,}")
     out.print(t)
 
     t = Table(title="Drops by step and reason")
@@ -43,4 +44,13 @@ def print_summary(metrics: dict, cfg: CorpusConfig) -> None:
             t.add_row(mode, str(a.get("n", 0)), str(a.get("failed", 0)), fmt(a.get("spearman")),
                       fmt(a.get("roc_auc")), fmt(a.get("accuracy_at_threshold")), fmt(a.get("mean_abs_error")))
         out.print(t)
-    out.print(f"Shards: {cfg.output_dir / 'shards'}   stats: {cfg.output_dir / 'stats.json'}")
+    comp = stats.get("compliance", {})
+    if comp:
+        pii, opt, dec = comp.get("pii", {}), comp.get("optout", {}), comp.get("decontamination", {})
+        out.print("[bold]Compliance[/]: PII redactions " + (", ".join(f"{k} {v}" for k, v in sorted(
+            pii.get("by_type", {}).items())) or "none") + f" (in {pii.get('documents', 0)} documents); "
+            f"opt-out drops {sum(opt.values())}" + (f" ({', '.join(f'{k}: {v}' for k, v in opt.items())})" if opt else "")
+            + "; contaminated documents " + (", ".join(f"{k} {v}" for k, v in dec.get("by_benchmark", {}).items())
+                                             or "none") + f" ({dec.get('dropped', 0)} dropped)")
+    out.print(f"Shards: {cfg.output_dir / 'shards'}   stats: {cfg.output_dir / 'stats.json'}   "
+              f"dataset card: {cfg.output_dir / 'README.md'}")

@@ -34,11 +34,19 @@ def shard_writer(folder: str, compression: str = "zstd") -> ParquetWriter:
                          adapter=fineweb2_adapter, schema=output_schema(), use_content_defined_chunking=False)
 
 
+def document_adapter(writer, document) -> dict:
+    """datatrove's reader format (text, id, metadata) without its default adapter's
+    dataclasses.asdict, which deep-copies every document (~0.3 ms per page)."""
+    return {"text": document.text, "id": document.id, "metadata": document.metadata}
+
+
 def intermediate_writer(folder: str) -> JsonlWriter:
-    """Between phases documents travel as jsonl with all metadata (datatrove's default format),
-    uncompressed: work files are temporary, and gzip cost more time than anything but tokenizing."""
-    return JsonlWriter(folder, output_filename="${rank}.jsonl", compression=None)
+    """Between phases documents travel as jsonl with all metadata, uncompressed: work files are
+    temporary, and gzip cost more time than anything but tokenizing."""
+    return JsonlWriter(folder, output_filename="${rank}.jsonl", compression=None, adapter=document_adapter)
 
 
 def exclusion_writer(folder: str) -> JsonlWriter:
-    return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression="gzip")
+    """Dropped documents, kept for inspection. zstd: gzip's default level 9 cost ~0.15 ms per page,
+    more than the filter that dropped it."""
+    return JsonlWriter(folder, output_filename="${rank}.jsonl.zst", compression="zstd", adapter=document_adapter)
