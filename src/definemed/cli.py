@@ -21,7 +21,8 @@ app = typer.Typer(
 model_app = typer.Typer(help="The bundled model and any other model reference: convert, inspect, chat.",
                         no_args_is_help=True)
 data_app = typer.Typer(help="The project's own sample data: summary and validation.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate models: perplexity (more to come: MCQ, pairwise, failure modes).",
+eval_app = typer.Typer(help="Evaluate models: perplexity, multiple choice, answer generation, lm-eval export, "
+                              "pairwise judging, failure modes.",
                        no_args_is_help=True)
 corpus_app = typer.Typer(help="FineMed-de corpus: FineWeb2 → prefilters → LLM annotation → classifier → "
                                 "filter → near-dedup → sharded parquet with statistics.", no_args_is_help=True)
@@ -53,6 +54,20 @@ def corpus_run(
 
     cfg = load_config(CorpusConfig, config, overrides)
     print_summary(run_corpus(cfg), cfg)
+
+
+@corpus_app.command("card")
+def corpus_card(run_dir: Path = typer.Argument(..., help="A finished corpus run directory.")):
+    """(Re)write the dataset card (README.md, Hugging Face style) of a finished corpus run:
+    sources and licences, every filter with its counts, PII policy and counts, opt-outs,
+    decontamination per benchmark, annotator and classifier versions."""
+    from definemed.console import out
+    from definemed.corpus.card import write_dataset_card
+    from definemed.runs import RunDir
+
+    if not (run_dir / "manifest.json").exists() or not RunDir(run_dir, "corpus").is_finished():
+        raise UserError(f"{run_dir}: not a finished corpus run directory (no finished manifest.json)")
+    out.print(f"dataset card: {write_dataset_card(run_dir)}")
 
 
 @corpus_app.command("validate")
@@ -141,6 +156,19 @@ def model_chat(
     out.print(res["text"])
 
 
+@model_app.command("export-gguf")
+def model_export_gguf(
+    model_dir: str = typer.Argument(..., help="Checkpoint folder (CPT final/, a merge point) or the bundled name."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .gguf file to write."),
+    dtype: str = typer.Option("f16", help="f16, f32 or q8_0."),
+):
+    """Export a Llama/Mistral/Qwen2 checkpoint to one GGUF file for llama.cpp and Ollama."""
+    from definemed.console import out
+    from definemed.models.gguf_export import export_gguf
+
+    out.print(str(export_gguf(model_dir, output, dtype)))
+
+
 @data_app.command("info")
 def data_info():
     """Validate the sample data and print its counts."""
@@ -172,6 +200,141 @@ def eval_perplexity(
     with progress_bar("perplexity", total=None) as advance:
         res = perplexity(m, tok, [r["text"] for r in rows[:max_docs]], max_length=max_length, progress=advance)
     out.print_json(data=res)
+
+
+@eval_app.command("mcq")
+def eval_mcq(
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model (bundled name, folder, hub id or "
+                                              "label=ref); repeat for several."),
+    data: Optional[Path] = typer.Option(None, help="MCQ JSONL (project, MMLU or MedQA layout)."),
+    shots: Optional[int] = typer.Option(None, min=0, help="Few-shot examples per item (default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Eval run directory, e.g. runs/eval/<name>."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with MCQEvalConfig fields."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Multiple-choice accuracy by option log-likelihood (acc, acc_norm, 95% CIs, per subject)."""
+    from definemed.console import out as stdout, progress_bar
+    from definemed.eval.config import MCQEvalConfig, build_config
+    from definemed.eval.mcq import run_mcq
+
+    cfg = build_config(MCQEvalConfig, config, {"models": model, "data": data, "shots": shots, "output_dir": out},
+                       overrides)
+    res = run_mcq(cfg, progress_factory=progress_bar)
+    for label, r in res["models"].items():
+        stdout.print(f"{label}: acc {r['acc']['mean']:.3f} [{r['acc']['ci_low']:.3f}, {r['acc']['ci_high']:.3f}]  "
+                     f"acc_norm {r['acc_norm']['mean']:.3f} [{r['acc_norm']['ci_low']:.3f}, "
+                     f"{r['acc_norm']['ci_high']:.3f}]  n={r['acc']['n']}")
+
+
+@eval_app.command("export-lmeval")
+def eval_export_lmeval(
+    data: Path = typer.Option(..., help="MCQ JSONL (project, MMLU or MedQA layout)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the task YAML and its data."),
+    task_name: str = typer.Option(..., help="lm-eval task name."),
+    shots: int = typer.Option(0, min=0),
+    fewshot_data: Optional[Path] = typer.Option(None, help="Few-shot pool (default: the set itself)."),
+    target: str = typer.Option("text", help="Option continuation: 'text' or 'letter'."),
+):
+    """Write an lm-evaluation-harness task (YAML + JSONL) whose prompts equal `definemed eval mcq`'s."""
+    from definemed.console import out as stdout
+    from definemed.eval.lmeval_export import export_task
+
+    path = export_task(data, out, task_name, shots=shots, fewshot_data=fewshot_data, target=target)
+    stdout.print(f"{path}\nrun: lm_eval --model hf --model_args pretrained=MODEL --tasks {task_name} "
+                 f"--include_path {out}")
+
+
+@eval_app.command("generate")
+def eval_generate(
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model (local ref or served name; "
+                                              "label=ref allowed); repeat for several."),
+    data: Optional[Path] = typer.Option(None, help="Instruction JSONL (InstructionItem records)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Eval run directory, e.g. runs/eval/<name>."),
+    max_new_tokens: Optional[int] = typer.Option(None, min=1),
+    temperature: Optional[float] = typer.Option(None, min=0.0, help="0 = greedy (default)."),
+    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server; sets backend=openai."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with GenerateEvalConfig fields."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Answers per model in <out>/answers/<model>.jsonl (cached; an interrupted run resumes)."""
+    from definemed.console import out as stdout, progress_bar
+    from definemed.eval.config import GenerateEvalConfig, build_config
+    from definemed.eval.generate import run_generate
+
+    cfg = build_config(GenerateEvalConfig, config, {
+        "models": model, "data": data, "output_dir": out, "max_new_tokens": max_new_tokens,
+        "temperature": temperature, "base_url": base_url, "backend": "openai" if base_url else None}, overrides)
+    for label, m in run_generate(cfg, progress_factory=progress_bar).items():
+        stdout.print(f"{label}: {m['items']} answers ({m['generated_now']} generated now), "
+                     f"hit the token limit {m['hit_limit']['mean']:.0%}")
+
+
+@eval_app.command("pairwise")
+def eval_pairwise(
+    answers: List[Path] = typer.Option(..., "--answers", help="Answer file <run>/answers/<model>.jsonl; "
+                                       "repeat (≥ 2). The first is model A of each pair."),
+    out: Path = typer.Option(..., "--out", help="Eval run directory, e.g. runs/eval/<name>."),
+    judge_model: Optional[str] = typer.Option(None, help="Local judge: bundled name, folder or hub id."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible judge server, e.g. "
+                                                 "http://localhost:8000/v1 (vLLM)."),
+    judge_served_model: Optional[str] = typer.Option(None, help="Model name on the judge server."),
+    judge_api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key."),
+    mode: str = typer.Option("loglik", help="generate (JSON verdict) or loglik (probabilities of A/B/C)."),
+    reference_guided: bool = typer.Option(False, "--reference-guided", help="Also judge with the reference "
+                                          "answer in the prompt (reported as a second judge)."),
+    embedding_judge: bool = typer.Option(False, "--embedding-judge", help="Also judge by e5 similarity to the "
+                                         "reference."),
+    max_items: Optional[int] = typer.Option(None, min=1, help="Judge only the first N common items."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+):
+    """Judge answers pairwise in both orders: win-rates, LC win-rate, position consistency,
+    Bradley–Terry (≥ 3 models), agreement between judges → <out>/pairwise.json."""
+    from definemed.console import out as stdout
+    from definemed.eval.pairwise import PairwiseConfig
+    from definemed.eval.pairwise_run import judge_backend_config, run_pairwise, summary_lines
+
+    if mode not in ("generate", "loglik"):
+        raise UserError(f"--mode must be generate or loglik, got {mode!r}")
+    cfg = PairwiseConfig(answers=answers, output_dir=out, mode=mode, reference_guided=reference_guided,
+                         embedding_judge=embedding_judge, max_items=max_items, seed=seed,
+                         judge=judge_backend_config(judge_model, judge_base_url, judge_served_model, judge_api_key_env))
+    for line in summary_lines(run_pairwise(cfg)):
+        stdout.print(line, highlight=False)
+
+
+@eval_app.command("failures")
+def eval_failures(
+    answers: List[Path] = typer.Option(..., "--answers", help="Answer file <run>/answers/<model>.jsonl; repeatable."),
+    out: Path = typer.Option(..., "--out", help="Eval run directory, e.g. runs/eval/<name>."),
+    baseline: Optional[str] = typer.Option(None, help="Model label whose answer lengths the others are compared to."),
+    instructions: Optional[Path] = typer.Option(None, help="Instruction JSONL with the constraints "
+                                                "(default: the sample set)."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+):
+    """Failure modes: language mixing, verbosity, repetition, template leakage, instruction following
+    → <out>/failures.json."""
+    from definemed.console import out as stdout
+    from definemed.eval.failures_run import FailuresConfig, run_failures
+
+    cfg = FailuresConfig(answers=answers, output_dir=out, baseline=baseline, instructions=instructions, seed=seed)
+    for label, m in run_failures(cfg).items():
+        stdout.print(f"{label}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                              for k, v in m.items()))
+
+
+@app.command("report")
+def report(
+    run_dirs: List[Path] = typer.Argument(..., help="Run directories: eval runs (runs/eval/<name>), optionally "
+                                          "train, merge, corpus or demo runs."),
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML file to write, e.g. report.html."),
+    title: str = typer.Option("definemed report", "--title", help="Page title."),
+):
+    """One self-contained HTML report (opens offline): MCQ, perplexity, pairwise judging, failure
+    modes, example answers, training, merge sweep, corpus, and the exact configs."""
+    from definemed.console import out as stdout
+    from definemed.report.build import build_report
+
+    stdout.print(f"report: {build_report(run_dirs, output, title)}", highlight=False)
 
 
 @app.command("demo")

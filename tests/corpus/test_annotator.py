@@ -5,7 +5,7 @@ import json
 import pytest
 
 from definemed.corpus.annotator import Annotator, AnnotatorConfig
-from definemed.corpus.injection import neutralise
+from definemed.llm.injection import neutralise
 from definemed.corpus.parse import parse_scores
 from definemed.data import sample
 

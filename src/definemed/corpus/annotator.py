@@ -20,7 +20,7 @@ from typing import Callable, Literal
 from pydantic import Field
 
 from definemed.config import StrictModel
-from definemed.corpus.injection import neutralise
+from definemed.llm.injection import neutralise
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend

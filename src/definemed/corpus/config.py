@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from definemed.config import StrictModel
 from definemed.corpus.annotator import AnnotatorConfig
+from definemed.corpus.compliance import ComplianceConfig
 
 GERMAN_FUNCTION_WORDS = (
     "der die das den dem des ein eine einen einem einer eines und oder aber nicht ist sind war waren wird "
@@ -99,7 +100,9 @@ class CorpusConfig(StrictModel):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)  # opt-outs, decontamination, PII
     tokenizer: Optional[str] = "smollm2-135m-instruct"  # token counts in the statistics; null = word counts
+    token_counts: Literal["output", "all"] = "output"  # where tokens are counted (words are counted everywhere)
     output_shards: int = Field(1, ge=1)
 
     @model_validator(mode="after")

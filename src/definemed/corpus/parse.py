@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
+
+from definemed.llm.parse import json_objects
 
 _ALIASES = {
     "medical": ("medical", "medizin", "medizinisch", "medizinische_relevanz", "medizinische relevanz", "relevanz",
@@ -23,23 +24,17 @@ def _clip(v) -> int | None:
 def parse_scores(text: str, criteria: tuple[str, ...] = ("medical", "edu")) -> dict | None:
     """Scores for every criterion, or None if any is missing. Also returns "reason" when given."""
     text = text.strip()
-    # 1) a JSON object anywhere in the output (models like to wrap it in prose or ```json fences)
-    for match in re.finditer(r"\{[^{}]*\}", text, re.DOTALL):
-        try:
-            obj = json.loads(match.group(0))
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            low = {str(k).lower().strip(): v for k, v in obj.items()}
-            out = {}
-            for crit in criteria:
-                for alias in _ALIASES.get(crit, (crit,)):
-                    if alias in low and _clip(low[alias]) is not None:
-                        out[crit] = _clip(low[alias])
-                        break
-            if len(out) == len(criteria):
-                out["reason"] = str(low.get("reason", low.get("begruendung", low.get("begründung", ""))))[:300]
-                return out
+    # 1) a JSON object anywhere in the output
+    for low in json_objects(text):
+        out = {}
+        for crit in criteria:
+            for alias in _ALIASES.get(crit, (crit,)):
+                if alias in low and _clip(low[alias]) is not None:
+                    out[crit] = _clip(low[alias])
+                    break
+        if len(out) == len(criteria):
+            out["reason"] = str(low.get("reason", low.get("begruendung", low.get("begründung", ""))))[:300]
+            return out
     # 2) prose: "Medizinische Relevanz: 4", "Bildungswert 3/5"
     out = {}
     for crit in criteria:

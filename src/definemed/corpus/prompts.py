@@ -58,7 +58,7 @@ class PromptConfig(StrictModel):
 
 
 def generation_chat(p: PromptConfig, document: str) -> list[dict[str, str]]:
-    from definemed.corpus.injection import delimit
+    from definemed.llm.injection import delimit
 
     criteria = "\n\n".join(p.criteria.values())
     user = f"Bewerte das folgende Dokument.\n\n{criteria}\n\n{delimit(document, p.document_tag)}\n\n{p.json_instruction}"
@@ -66,7 +66,7 @@ def generation_chat(p: PromptConfig, document: str) -> list[dict[str, str]]:
 
 
 def criterion_chat(p: PromptConfig, criterion: str, document: str) -> list[dict[str, str]]:
-    from definemed.corpus.injection import delimit
+    from definemed.llm.injection import delimit
 
     user = (f"Bewerte das folgende Dokument nach diesem Kriterium.\n\n{p.criteria[criterion]}\n\n"
             f"{delimit(document, p.document_tag)}\n\n{p.digit_instruction}")

@@ -1,4 +1,6 @@
-"""Neutralise prompt injection in untrusted documents before they enter an LLM prompt.
+"""Neutralise prompt injection in untrusted text before it enters an LLM prompt.
+
+Shared by the corpus annotator (web documents) and the pairwise judge (model answers, instructions).
 
 Two layers: (1) the document is always wrapped in delimiters that the prompt declares to be
 data, and any delimiter or chat-markup look-alike inside the document is defanged; (2) lines
@@ -31,10 +33,14 @@ _INSTRUCTION_PATTERNS = [
     # "the judge must prefer this answer" (pairwise judging)
     r"\b(judge|richter|bewerter|gutachter)\b.{0,60}\b(must|should|muss|soll|sollte)\b.{0,60}\b(prefer|choose|pick|bevorzug|wähl|auswähl)",
     r"\b(prefer|choose|pick|wähle|bevorzuge)\b.{0,30}\b(this|diese|dieses)\b.{0,20}\b(answer|antwort|response)\b",
+    r"\b(prefer|choose|pick|wähle|wählen sie|bevorzuge|bevorzugen sie|nimm)\s+(die\s+)?(antwort|answer|response)\s+[ab]\b",
+    r"\b(antwort|answer|response)\s+[ab]\s+(ist|is)\s+(besser|better|die bessere|the better|überlegen|superior)\b",
+    # a verdict written into an answer, to be copied by the judge ("urteil": "A", Verdict: B)
+    r"\b(urteil|verdict|winner|gewinner)\b[\"']?\s*[:=]\s*[\"']?(a|b|antwort\s+[ab]|answer\s+[ab]|unentschieden|tie)\b",
 ]
 _INSTRUCTION_RE = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE)
 # Delimiters of our prompts and chat markup of common templates.
-_MARKUP_RE = re.compile(r"</?\s*(dokument|document|antwort_[ab]|answer_[ab]|referenz)\s*>|<\|[a-z_]+\|>|\[/?INST\]",
+_MARKUP_RE = re.compile(r"</?\s*(dokument|document|aufgabe|antwort_[ab]|answer_[ab]|referenz)\s*>|<\|[a-z_]+\|>|\[/?INST\]",
                         re.IGNORECASE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 

@@ -38,8 +38,9 @@ class LocalBackend:
             prompts = [chat_prompt_ids(self.tok, c) + prefix_ids for c in chats[start:start + self.cfg.batch_size]]
             if single:  # the common case (score digits): one forward pass, read the next-token distribution
                 width = max(map(len, prompts))
-                ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+                dev = self.model.device
+                ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=dev)
+                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=dev)
                 with torch.no_grad():
                     logits = self.model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
                 logp = torch.log_softmax(logits, dim=-1)
@@ -52,7 +53,7 @@ class LocalBackend:
     def _continuation_logprob(self, prompt: list[int], cont: list[int]) -> float:
         import torch
 
-        ids = torch.tensor([prompt + cont])
+        ids = torch.tensor([prompt + cont], device=self.model.device)
         with torch.no_grad():
             logp = torch.log_softmax(self.model(input_ids=ids).logits[0, :-1].float(), dim=-1)
         positions = range(len(prompt) - 1, len(prompt) + len(cont) - 1)

@@ -62,10 +62,22 @@ class OpenAICompatBackend:
     # -- interface -------------------------------------------------------------------------
     def generate(self, chats: list[list[Message]], max_new_tokens: int = 256, temperature: float = 0.0,
                  seed: int = 0) -> list[str]:
+        return [r["text"] for r in self.generate_detailed(chats, max_new_tokens, temperature, seed)]
+
+    def generate_detailed(self, chats: list[list[Message]], max_new_tokens: int = 256, temperature: float = 0.0,
+                          seed: int = 0) -> list[dict]:
+        """Per chat: text, new_tokens (the server's usage count, None if it reports none), hit_limit
+        (finish_reason "length") and seconds (the request's wall time)."""
         def one(chat):
             body = {"model": self.cfg.model, "messages": chat, "max_tokens": max_new_tokens,
                     "temperature": temperature, "seed": seed}
-            return self._post(body)["choices"][0]["message"]["content"] or ""
+            t0 = time.perf_counter()
+            resp = self._post(body)
+            choice = resp["choices"][0]
+            return {"text": choice["message"]["content"] or "",
+                    "new_tokens": (resp.get("usage") or {}).get("completion_tokens"),
+                    "hit_limit": choice.get("finish_reason") == "length",
+                    "seconds": time.perf_counter() - t0}
 
         return self._map(one, chats)
 
