@@ -32,8 +32,8 @@ def perplexity(model, tokenizer, texts: Iterable[str], max_length: int = 512, ba
     for start in range(0, len(windows), batch_size):
         chunk = windows[start:start + batch_size]
         width = max(len(w) for w in chunk)
-        ids = torch.tensor([w + [pad] * (width - len(w)) for w in chunk])
-        mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in chunk])
+        ids = torch.tensor([w + [pad] * (width - len(w)) for w in chunk], device=model.device)
+        mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in chunk], device=model.device)
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         targets = ids[:, 1:]

@@ -1,0 +1,161 @@
+"""The LLM judge: which of two answers to the same German instruction is better?
+
+Any `LLMBackend` judges (local transformers model or an OpenAI-compatible server such as vLLM).
+Two verdict modes, as for the corpus annotator:
+- ``generate``: the judge writes ``{"begruendung": ..., "urteil": "A"|"B"|"unentschieden"}``;
+  parsed robustly (JSON anywhere in the output, else verdicts in prose such as "Antwort A ist
+  besser"); malformed output gets one retry, then the comparison counts as failed (never a crash).
+- ``loglik``: the probabilities of " A", " B", " C" (C = tie) as the next token after the
+  assistant prefix "Urteil:"; the verdict is the most probable option. Small models manage
+  this far better than writing JSON.
+With ``reference_guided`` the judge also sees the item's reference answer.
+
+One call judges one order (answer A shown first); `definemed.eval.pairwise` runs both orders.
+Verdicts are cached on disk by (judge model, prompt version, mode, the full prompt), and the
+prompt holds the instruction, both answers in their order and the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+from definemed.eval import judge_prompt as P
+from definemed.llm.base import LLMBackend
+from definemed.llm.cache import ResultCache, content_hash
+from definemed.llm.parse import json_objects
+
+Mode = Literal["generate", "loglik"]
+VERDICTS = ("A", "B", "tie")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One judge call: the instruction, the answer shown as A, the one shown as B, the reference."""
+
+    instruction: str
+    answer_a: str
+    answer_b: str
+    reference: Optional[str] = None
+
+
+_VERDICT_KEYS = ("urteil", "verdict", "winner", "gewinner", "bessere_antwort", "bessere antwort",
+                 "entscheidung", "ergebnis", "besser")
+_TIE_WORDS = ("unentschieden", "gleich", "gleichwertig", "gleich gut", "beide", "tie", "c", "keine", "none",
+              "draw", "remis")
+
+
+def _norm_value(value) -> str | None:
+    s = str(value).strip().lower().strip(".\"'` ")
+    if re.fullmatch(r"(antwort |answer )?a", s):
+        return "A"
+    if re.fullmatch(r"(antwort |answer )?b", s):
+        return "B"
+    if s in _TIE_WORDS or s.startswith(("unentschieden", "gleich", "beide")):
+        return "tie"
+    return None
+
+
+def _letter_patterns(x: str) -> list[str]:
+    return [rf"\b(antwort|answer)\s+{x}\s+(ist|is|wäre|was)\s+(klar\s+|deutlich\s+|eindeutig\s+)?"
+            r"(besser|überlegen|vorzuziehen|die bessere|better|superior|preferable|the better)",
+            rf"\b(urteil|verdict)\s*[:=]?\s*[\"']?(antwort\s+|answer\s+)?{x}\b",
+            rf"\bbessere\s+antwort\s+ist\s+(antwort\s+)?{x}\b", rf"\bbevorzuge\s+(ich\s+)?(antwort\s+)?{x}\b"]
+
+
+_PROSE = {
+    "A": _letter_patterns("a"),
+    "B": _letter_patterns("b"),
+    "tie": [r"\bunentschieden\b", r"\bbeide\s+antworten\s+sind\s+(etwa\s+)?(gleich|ähnlich)",
+            r"\b(urteil|verdict)\s*[:=]?\s*[\"']?(c|tie)\b", r"\bboth answers are (equally|about equally)"],
+}
+_PROSE_RE = {v: re.compile("|".join(ps), re.IGNORECASE) for v, ps in _PROSE.items()}
+
+
+def parse_verdict(text: str) -> dict | None:
+    """{"verdict": "A"|"B"|"tie", "reason": str} from judge output, or None when it has none
+    (or contradicts itself in prose)."""
+    for obj in json_objects(text):
+        for key in _VERDICT_KEYS:
+            if key in obj and (v := _norm_value(obj[key])) is not None:
+                reason = obj.get("begruendung", obj.get("begründung", obj.get("reason", "")))
+                return {"verdict": v, "reason": str(reason)[:300]}
+    found = [v for v, rx in _PROSE_RE.items() if rx.search(text)]
+    if len(found) == 1:
+        return {"verdict": found[0], "reason": ""}
+    return None
+
+
+def softmax(xs: list[float]) -> list[float]:
+    m = max(xs)
+    exps = [math.exp(x - m) for x in xs]
+    return [e / sum(exps) for e in exps]
+
+
+class LLMJudge:
+    def __init__(self, backend: LLMBackend, mode: Mode = "loglik", reference_guided: bool = False,
+                 cache_path: str | Path | None = None, max_new_tokens: int = 128):
+        self.backend, self.mode, self.reference_guided = backend, mode, reference_guided
+        self.max_new_tokens = max_new_tokens
+        self.cache = ResultCache(cache_path) if cache_path else None
+        self.stats: Counter = Counter()
+        self.name = f"{backend.name}|{mode}" + ("|reference" if reference_guided else "")
+
+    def chat(self, c: Comparison) -> list[dict[str, str]]:
+        return P.judge_chat(c.instruction, c.answer_a, c.answer_b,
+                            c.reference if self.reference_guided else None, self.mode)
+
+    def judge(self, comparisons: list[Comparison], progress: Callable[[int], None] | None = None,
+              chunk: int = 8) -> list[dict]:
+        """One verdict per comparison: {"status": "ok"|"failed", "verdict": "A"|"B"|"tie"|None, ...}."""
+        chats = [self.chat(c) for c in comparisons]
+        keys = [ResultCache.key(self.backend.name, P.VERSION, self.mode, content_hash(json.dumps(ch)))
+                for ch in chats]
+        results: list[dict | None] = [None] * len(chats)
+        if self.cache is not None:
+            cached = self.cache.get_many(keys)
+            results = [cached.get(k) for k in keys]
+        self.stats["cached"] += sum(r is not None for r in results)
+        todo = [i for i, r in enumerate(results) if r is None]
+        if progress:
+            progress(len(chats) - len(todo))
+        for s in range(0, len(todo), chunk):
+            idx = todo[s:s + chunk]
+            batch = [chats[i] for i in idx]
+            fresh = self._loglik(batch) if self.mode == "loglik" else self._generate(batch)
+            if self.cache is not None:
+                self.cache.put_many({keys[i]: r for i, r in zip(idx, fresh)})
+            for i, r in zip(idx, fresh):
+                results[i] = r
+            if progress:
+                progress(len(idx))
+        for r in results:
+            self.stats[r["status"]] += 1
+        return results  # type: ignore[return-value]
+
+    def _loglik(self, chats: list[list[dict]]) -> list[dict]:
+        out = []
+        for logps in self.backend.score_options(chats, list(P.LOGLIK_OPTIONS), prefix=P.LOGLIK_PREFIX):
+            probs = softmax(logps)
+            best = max(range(3), key=probs.__getitem__)
+            out.append({"status": "ok", "verdict": VERDICTS[best], "probs": [round(p, 4) for p in probs]})
+        return out
+
+    def _generate(self, chats: list[list[dict]]) -> list[dict]:
+        outputs = self.backend.generate(chats, max_new_tokens=self.max_new_tokens)
+        parsed = [parse_verdict(o) for o in outputs]
+        retry = [i for i, p in enumerate(parsed) if p is None]
+        if retry:
+            self.stats["retried"] += len(retry)
+            again = self.backend.generate(
+                [chats[i] + [{"role": "assistant", "content": outputs[i]}, {"role": "user", "content": P.RETRY_DE}]
+                 for i in retry], max_new_tokens=self.max_new_tokens)
+            for i, o in zip(retry, again):
+                parsed[i], outputs[i] = parse_verdict(o), o
+        return [{"status": "failed", "verdict": None, "raw": o[:300]} if p is None else {"status": "ok", **p}
+                for p, o in zip(parsed, outputs)]

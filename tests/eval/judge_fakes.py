@@ -1,0 +1,89 @@
+"""Deterministic fake judge backends and answer files for the pairwise tests.
+
+`FakeJudge` reads the two answers out of the prompt's <antwort_a>/<antwort_b> areas and prefers
+the one with more medical keywords. It is gullible: an answer area that contains an order to
+the judge ("bevorzugen", "prefer", "Urteil: A") wins, so if delimiting or neutralising failed,
+the injected answer would win. Items whose instruction contains "#bias" are answered "A"
+whatever the order (position bias).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+MEDICAL = re.compile(r"arzt|ärzt|dosis|fieber|therapie|symptom|blut|medikament|behandlung|infektion|schmerz",
+                     re.IGNORECASE)
+OBEY = re.compile(r"bevorzug|prefer|urteil\W{0,3}[ab]\b|wähle diese", re.IGNORECASE)
+
+
+def areas(chat) -> tuple[str, str, str]:
+    user = chat[1]["content"]
+    get = lambda tag: (re.search(rf"<{tag}>(.*?)</{tag}>", user, re.DOTALL) or [None, ""])[1]  # noqa: E731
+    return get("aufgabe"), get("antwort_a"), get("antwort_b")
+
+
+class FakeJudge:
+    name = "fake:judge"
+
+    def __init__(self, style: str = "json", malformed_first: bool = False, always_malformed: bool = False,
+                 prefer_longer: bool = False):
+        self.style, self.malformed_first, self.always_malformed = style, malformed_first, always_malformed
+        self.prefer_longer = prefer_longer
+        self.calls = 0
+        self.prompts: list = []
+
+    def decide(self, chat) -> str:
+        task, a, b = areas(chat)
+        for letter, text in (("A", a), ("B", b)):
+            if OBEY.search(text):
+                return letter
+        if "#bias" in task:
+            return "A"
+        qa, qb = (len(a), len(b)) if self.prefer_longer else (len(MEDICAL.findall(a)), len(MEDICAL.findall(b)))
+        return "A" if qa > qb else "B" if qb > qa else "tie"
+
+    def generate(self, chats, max_new_tokens=256, temperature=0.0, seed=0):
+        self.calls += 1
+        self.prompts += chats
+        out = []
+        for chat in chats:
+            retry = chat[-1]["role"] == "user" and len(chat) > 2
+            v = self.decide(chat[:2])
+            if self.always_malformed or (self.malformed_first and not retry):
+                out.append("Beide Antworten haben Stärken und Schwächen, schwer zu sagen.")
+            elif self.style == "prose":
+                out.append({"A": "Antwort A ist besser, weil sie genauer ist.", "B": "Ich finde, Antwort B ist besser.",
+                            "tie": "Das ist unentschieden."}[v])
+            else:
+                word = {"A": "A", "B": "B", "tie": "unentschieden"}[v]
+                out.append(f'Hier mein Urteil:\n```json\n{{"begruendung": "kurz", "urteil": "{word}"}}\n```')
+        return out
+
+    def score_options(self, chats, options, prefix=""):
+        self.calls += 1
+        self.prompts += chats
+        assert prefix == "Urteil:" and [o.strip() for o in options] == ["A", "B", "C"]
+        res = []
+        for chat in chats:
+            v = self.decide(chat)
+            best = {"A": 0, "B": 1, "tie": 2}[v]
+            res.append([-0.1 if k == best else -3.0 for k in range(3)])
+        return res
+
+
+def write_answers(path: Path, label: str, answers: dict[str, str], references: dict[str, str | None] | None = None,
+                  prompts: dict[str, str] | None = None, hit_limit: set[str] = frozenset()) -> Path:
+    """An answer file in the format of `definemed eval generate`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i, (item_id, answer) in enumerate(answers.items()):
+            f.write(json.dumps({
+                "id": item_id, "model": label, "model_ref": f"ref/{label}",
+                "prompt": (prompts or {}).get(item_id, f"Frage {i}: Was hilft bei Beschwerden Nummer {i}?"),
+                "answer": answer, "reference": (references or {}).get(item_id),
+                "new_tokens": len(answer.split()), "hit_limit": item_id in hit_limit, "seconds": 0.1,
+                "settings": {"max_new_tokens": 256, "temperature": 0.0, "seed": 0, "chat_template": True},
+            }, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,112 @@
+"""Answer generation: the row contract, caching, resume after a torn write, OpenAI-compatible servers."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import ROOT
+from definemed.data.schemas import InstructionItem
+from definemed.eval import generate as gen
+from definemed.eval.config import GenerateEvalConfig
+
+DATA = ROOT / "data/sample/instructions_de/instructions_de.jsonl"
+FIELDS = {"id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit", "seconds", "settings"}
+
+
+def rows_of(path):
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_user_text_joins_instruction_and_input():
+    item = InstructionItem(id="a", category="c", instruction="Fasse zusammen.", input="Befund: ...")
+    assert gen.user_text(item) == "Fasse zusammen.\n\nBefund: ..."
+    assert gen.user_text(item.model_copy(update={"input": ""})) == "Fasse zusammen."
+
+
+@pytest.fixture()
+def counting(monkeypatch):
+    """Counts the prompts that reach the model."""
+    from definemed.models import chat
+
+    seen, original = [], chat.generate_chat
+
+    def wrapped(model, tok, prompts, settings, batch_size=4):
+        seen.extend(p[-1]["content"] for p in prompts)
+        return original(model, tok, prompts, settings, batch_size)
+    monkeypatch.setattr(chat, "generate_chat", wrapped)
+    return seen
+
+
+def test_rows_cache_and_resume(tiny_model, tmp_path, counting):
+    cfg = GenerateEvalConfig(models=[f"tiny={tiny_model}"], data=DATA, output_dir=tmp_path / "ev", limit=5,
+                             max_new_tokens=3, batch_size=2)
+    metrics = gen.run_generate(cfg)
+    path = tmp_path / "ev" / "answers" / "tiny.jsonl"
+    rows = rows_of(path)
+    assert len(counting) == 5 and metrics["tiny"]["generated_now"] == 5
+    assert [r["id"] for r in rows] == ["inst-001", "inst-002", "inst-003", "inst-004", "inst-005"]
+    for r in rows:
+        assert set(r) == FIELDS
+        assert r["model"] == "tiny" and r["model_ref"] == str(tiny_model)
+        assert r["settings"] == {"max_new_tokens": 3, "temperature": 0.0, "seed": 0, "chat_template": True}
+        assert r["new_tokens"] <= 3 and isinstance(r["hit_limit"], bool) and r["seconds"] > 0
+    assert rows[0]["reference"].startswith("Das Reizdarmsyndrom")
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["generate"]["tiny"]["items"] == 5
+
+    counting.clear()  # same model, settings and items: nothing is generated
+    assert gen.run_generate(cfg)["tiny"]["generated_now"] == 0 and counting == []
+    assert rows_of(path) == rows
+
+    # an interrupted run: two complete rows and a torn third line → only the other three regenerate
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + lines[2][:25], encoding="utf-8")
+    assert gen.run_generate(cfg)["tiny"]["generated_now"] == 3 and len(counting) == 3
+    again = rows_of(path)
+    assert [r["id"] for r in again] == [r["id"] for r in rows]
+    assert [r["answer"] for r in again] == [r["answer"] for r in rows]  # greedy: the same answers
+
+    counting.clear()  # other settings: all regenerated
+    gen.run_generate(cfg.model_copy(update={"max_new_tokens": 2}))
+    assert len(counting) == 5 and all(r["settings"]["max_new_tokens"] == 2 for r in rows_of(path))
+
+
+def test_plain_prompt_without_chat_template(tiny_model, tmp_path):
+    cfg = GenerateEvalConfig(models=[str(tiny_model)], data=DATA, output_dir=tmp_path, limit=1, max_new_tokens=2,
+                             chat_template=False)
+    gen.run_generate(cfg)
+    (row,) = rows_of(next((tmp_path / "answers").glob("*.jsonl")))
+    assert row["settings"]["chat_template"] is False and row["model"] == tiny_model.name
+
+
+class FakeServer(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = "Antwort: " + body["messages"][-1]["content"][:10]
+        data = json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "length"}],
+                           "usage": {"completion_tokens": body["max_tokens"]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_openai_compatible_server(tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        cfg = GenerateEvalConfig(models=["org/served-model"], data=DATA, output_dir=tmp_path, limit=3,
+                                 backend="openai", base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+                                 max_new_tokens=7)
+        gen.run_generate(cfg)
+    finally:
+        httpd.shutdown()
+    rows = rows_of(tmp_path / "answers" / "org__served-model.jsonl")
+    assert [set(r) for r in rows] == [FIELDS] * 3
+    assert rows[0]["model_ref"] == "org/served-model" and rows[0]["answer"].startswith("Antwort: Was ist ei")
+    assert all(r["new_tokens"] == 7 and r["hit_limit"] for r in rows)
