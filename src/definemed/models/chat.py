@@ -38,8 +38,8 @@ def generate_chat(model, tokenizer, prompts: list[list[dict[str, str]]], setting
     for start in range(0, len(prompts), batch_size):
         chunk = [chat_prompt_ids(tokenizer, msgs) for msgs in prompts[start:start + batch_size]]
         width = max(len(ids) for ids in chunk)
-        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in chunk])
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in chunk], device=model.device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk], device=model.device)
         kwargs = dict(max_new_tokens=settings.max_new_tokens, pad_token_id=pad_id)
         if settings.temperature > 0:
             torch.manual_seed(settings.seed + start)
