@@ -121,10 +121,10 @@ def train(cfg: TrainConfig) -> dict:
             group["lr"] = lr
         step_items = plan[step * per_step:(step + 1) * per_step]
         mine = step_items[rank::world]  # this process's share of the global batch
-        step_loss = torch.zeros(())
+        step_loss = torch.zeros((), device=acc.device)
         for micro in range(cfg.grad_accum_steps):
             items = mine[micro * cfg.micro_batch_size:(micro + 1) * cfg.micro_batch_size]
-            batch = mixture.batch(items, block_diagonal=block)
+            batch = {k: v.to(acc.device) for k, v in mixture.batch(items, block_diagonal=block).items()}
             with acc.autocast():
                 out_ = model(**batch)
             micro_loss = out_.loss / cfg.grad_accum_steps

@@ -53,10 +53,13 @@ class PackedMixture:
         ids = np.stack([np.asarray(self.stores[s].tokens[o:o + self.seq_len], dtype=np.int64) for s, o in items])
         input_ids = torch.from_numpy(ids)
         out = {"input_ids": input_ids, "labels": input_ids.clone()}
-        if block_diagonal:
-            seps = torch.tensor([self.stores[s].separator for s, _ in items])[:, None]
+        seps = torch.tensor([self.stores[s].separator for s, _ in items])[:, None]
+        is_sep = (input_ids == seps).long()
+        # A separator before the last position starts a new document inside the window. Without one in
+        # the whole batch the plain causal mask is already exact, and SDPA's causal fast path is taken
+        # (a 4D mask cost 10-40% of step time on CPU at 256 tokens).
+        if block_diagonal and bool(is_sep[:, :-1].any()):
             # segment of each token: number of separators strictly before it (a separator ends its document)
-            is_sep = (input_ids == seps).long()
             seg = torch.cumsum(is_sep, dim=1) - is_sep
             same = seg[:, :, None] == seg[:, None, :]
             causal = torch.tril(torch.ones(self.seq_len, self.seq_len, dtype=torch.bool))
