@@ -56,9 +56,19 @@ def load_tokenizer(ref: str | Path, trust_remote_code: bool = False):
     return tok
 
 
+def default_device() -> str:
+    """`$DEFINEMED_DEVICE` if set, else the first CUDA GPU when there is one, else the CPU."""
+    import os
+
+    import torch
+
+    return os.environ.get("DEFINEMED_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: bool = False,
-                   with_tokenizer: bool = True):
-    """Load (model, tokenizer) in eval mode from safetensors weights only."""
+                   with_tokenizer: bool = True, device: str | None = None):
+    """Load (model, tokenizer) in eval mode from safetensors weights only, on `device`
+    (default: `default_device()`)."""
     from transformers import AutoModelForCausalLM
 
     src = resolve_model(ref)
@@ -67,7 +77,7 @@ def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: b
             src, dtype=torch_dtype(dtype), use_safetensors=True, trust_remote_code=trust_remote_code)
     except OSError as err:
         raise UserError(f"cannot load model from '{ref}': {str(err).splitlines()[0]}") from None
-    model.eval()
+    model.to(device or default_device()).eval()
     tok = load_tokenizer(src, trust_remote_code=trust_remote_code) if with_tokenizer else None
     return model, tok
 
