@@ -66,7 +66,8 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
                   "--set", 'train_overrides=["max_steps=2", "warmup_steps=1", "seq_len=64", "micro_batch_size=2", '
                            '"heldout_max_docs=2", "heldout_max_length=64", "checkpoint_every=100"]',
                   "--set", 'merge_overrides=["sweep=[0.5]", "eval.docs=2", "eval.instructions=1", '
-                           '"eval.max_new_tokens=8"]')
+                           '"eval.max_new_tokens=8"]',
+                  "--set", "eval.mcq_limit=6", "--set", "eval.instructions_limit=3", "--set", "eval.max_new_tokens=12")
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "base-model"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -83,3 +84,19 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     assert train["steps"] == 2 and (tmp_path / "train" / "final" / "model.safetensors").exists()
     sweep = json.loads((tmp_path / "merge" / "sweep.json").read_text())
     assert (tmp_path / "merge" / "t0.5" / "model.safetensors").exists() and sweep
+    # eval of base, CPT and the merged model; the study's table; the report
+    ev = tmp_path / "eval"
+    mcq = json.loads((ev / "mcq.json").read_text())
+    assert set(mcq["models"]) == {"base", "cpt", "merged-t0.5"} and mcq["items"] == 6
+    assert all(len((ev / "answers" / f"{m}.jsonl").read_text().splitlines()) == 3 for m in mcq["models"])
+    pairwise = json.loads((ev / "pairwise.json").read_text())
+    llm = [j for j in pairwise["judges"].values() if j["kind"] == "llm"]
+    assert len(llm) == 1 and len(llm[0]["pairs"]) == 3
+    assert set(json.loads((ev / "failures.json").read_text())["models"]) == set(mcq["models"])
+    study = json.loads((ev / "study.json").read_text())
+    assert study["labels"] == ["base", "cpt", "merged-t0.5"]
+    measures = {r["measure"] for r in study["rows"]}
+    assert {"held-out medical PPL", "IF items strict", "words per answer"} <= measures
+    assert "The study's questions" in res.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert "The study" in html and "<svg" in html and "merged-t0.5" in html

@@ -337,6 +337,20 @@ def report(
     stdout.print(f"report: {build_report(run_dirs, output, title)}", highlight=False)
 
 
+@app.command("pipeline")
+def pipeline(
+    config: Path = typer.Argument(..., help="Pipeline YAML (the demo's schema): stages, stage configs, eval."),
+    overrides: Optional[List[str]] = SetOpt,
+):
+    """Run any subset of the stages (corpus, train, merge, base, eval, report) from one YAML.
+    Language and domain are configuration: a French legal or Dutch medical run needs only new
+    stage configs (prompts, prefilter word lists, eval sets). Finished stages are reused."""
+    from definemed.config import load_config
+    from definemed.demo import PipelineConfig, run_demo
+
+    run_demo(load_config(PipelineConfig, config, overrides))
+
+
 @app.command("demo")
 def demo(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Demo YAML (default: built-in settings)."),

@@ -1,18 +1,24 @@
-"""`definemed demo`: the end-to-end run on the bundled model and the sample data.
+"""`definemed demo` and `definemed pipeline`: the whole chain from one YAML.
 
-Runs every stage that exists so far, each into its own run directory under ``output_dir``.
+corpus → continual pre-training → merge sweep → base-model checks → eval of base, CPT and
+merged models (MCQ, answers, pairwise judging, failure modes) → the study's table → HTML report.
+Each stage writes its own run directory under ``output_dir``; a rerun reuses finished stages.
+The demo is this chain with the built-in settings (bundled model, sample data); `definemed
+pipeline CONFIG` runs any subset of stages (``stages``) with any stage configs — language and
+domain live in those configs (prompts, prefilter word lists, eval sets), not in code.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field
 from rich.table import Table
 
 from definemed.config import StrictModel
+from definemed.eval.suite import SuiteConfig
 from definemed.console import console, out, progress_bar
 from definemed.runs import RunDir
 
@@ -21,8 +27,13 @@ log = logging.getLogger("definemed.demo")
 DEFAULT_SYSTEM = "Du bist ein hilfreicher medizinischer Assistent. Antworte immer auf Deutsch."
 
 
+STAGES = ("corpus", "train", "merge", "base", "eval", "report")
+
+
 class DemoConfig(StrictModel):
     output_dir: Path = Path("runs/demo")
+    stages: list[Literal["corpus", "train", "merge", "base", "eval", "report"]] = Field(
+        default_factory=lambda: list(STAGES))  # any subset, run in this order
     seed: int = 0
     model: str = "smollm2-135m-instruct"
     system_prompt: str = DEFAULT_SYSTEM
@@ -39,6 +50,11 @@ class DemoConfig(StrictModel):
     train_overrides: list[str] = Field(default_factory=list)  # e.g. ["max_steps=5"]
     merge_config: Optional[Path] = Path("configs/demo-merge.yaml")  # null skips merging
     merge_overrides: list[str] = Field(default_factory=list)  # e.g. ["sweep=[0.5]"]
+    eval_merged: list[str] = Field(default_factory=lambda: ["t0.5"])  # merge sweep points to evaluate
+    eval: SuiteConfig = Field(default_factory=SuiteConfig)
+
+
+PipelineConfig = DemoConfig  # `definemed pipeline CONFIG` reads the same schema
 
 
 def _heldout_texts(max_docs: int) -> dict[str, list[str]]:
@@ -127,23 +143,81 @@ def _run_merge_stage(cfg: DemoConfig) -> dict:
 
 
 def run_demo(cfg: DemoConfig) -> dict:
+    out.print(sample_summary_table())
+    results: dict = {}
+    wanted = set(cfg.stages)
+    if "corpus" in wanted and cfg.corpus_config is not None:
+        results["corpus"] = _run_corpus_stage(cfg)
+    if "train" in wanted and cfg.train_config is not None:
+        results["train"] = _run_train_stage(cfg)
+    if "merge" in wanted and cfg.merge_config is not None:
+        results["merge"] = _run_merge_stage(cfg)
+    if "base" in wanted:
+        results["base"] = _run_base_model_stage(cfg)
+    if "eval" in wanted and cfg.eval.enabled:
+        results["eval"] = _run_eval_stage(cfg)
+    if "report" in wanted:
+        from definemed.report.build import build_report
+
+        dirs = [cfg.output_dir / d for d in ("eval", "train", "merge", "corpus", "base-model")
+                if (cfg.output_dir / d / "manifest.json").exists()]
+        if dirs:
+            path = build_report(dirs, cfg.output_dir / "report.html", title="definemed: DeFineMed in miniature")
+            out.print(f"[bold]Report:[/] {path}")
+    return results
+
+
+def _eval_models(cfg: DemoConfig) -> dict[str, str]:
+    """label → model reference: the base model, the CPT model and the chosen merge points that exist."""
+    from definemed.models import resolve_model
+
+    models = {"base": str(resolve_model(cfg.model))}
+    cpt = cfg.output_dir / "train" / "final"
+    if (cpt / "config.json").exists():
+        models["cpt"] = str(cpt)
+    for point in cfg.eval_merged:
+        folder = cfg.output_dir / "merge" / point
+        if (folder / "config.json").exists():
+            models[f"merged-{point}"] = str(folder)
+    return models
+
+
+def _run_eval_stage(cfg: DemoConfig) -> dict:
+    from definemed.eval.study import study_rows, study_table
+    from definemed.eval.suite import run_suite
+    from definemed.runs import atomic_write_json, read_json
+
+    console.rule("[bold]Eval: base vs CPT vs merged")
+    models = _eval_models(cfg)
+    folder = cfg.output_dir / "eval"
+    suite_cfg = cfg.eval.model_copy(update={"system_prompt": cfg.eval.system_prompt or cfg.system_prompt,
+                                            "seed": cfg.seed})
+    metrics = run_suite(suite_cfg, models, folder)
+    train_metrics = cfg.output_dir / "train" / "metrics.json"
+    labels = list(models)
+    rows = study_rows(read_json(train_metrics) if train_metrics.exists() else None, metrics,
+                      read_json(folder / "failures.json"), read_json(folder / "pairwise.json"), labels)
+    atomic_write_json(folder / "study.json", {"labels": labels, "rows": rows})
+    out.print(study_table(rows, labels))
+    return metrics
+
+
+def _run_base_model_stage(cfg: DemoConfig) -> dict:
     from definemed.eval.perplexity import perplexity
     from definemed.models import load_causal_lm, random_init_like, resolve_model
     from definemed.models.chat import GenerationSettings, build_messages, generate_chat
 
-    out.print(sample_summary_table())
-    results: dict = {}
-    if cfg.corpus_config is not None:
-        results["corpus"] = _run_corpus_stage(cfg)
-    if cfg.train_config is not None:
-        results["train"] = _run_train_stage(cfg)
-        if cfg.merge_config is not None:
-            results["merge"] = _run_merge_stage(cfg)
-    run = RunDir(cfg.output_dir / "base-model", stage="demo").start(cfg, seed=cfg.seed)
+    console.rule("[bold]The bundled base model: perplexity vs a random-init control, chat answers")
+    run = RunDir(cfg.output_dir / "base-model", stage="demo")
+    own = cfg.model_dump(mode="json", include={"model", "seed", "system_prompt", "questions", "max_new_tokens",
+                                               "ppl_max_docs", "ppl_max_length"})  # this stage's settings only
+    if (done := run.reuse(own)) is not None:
+        return done
+    run.start(own, seed=cfg.seed)
     console.print("[bold]1/3[/] bundled model → Hugging Face checkpoint (cached after the first run)")
     model_path = resolve_model(cfg.model)
     model, tok = load_causal_lm(model_path)
-    control = random_init_like(model_path, seed=cfg.seed)
+    control = random_init_like(model_path, seed=cfg.seed).to(model.device)
 
     console.print("[bold]2/3[/] perplexity on held-out German test documents: bundled model vs random-init control")
     texts = _heldout_texts(cfg.ppl_max_docs)
@@ -168,3 +242,4 @@ def run_demo(cfg: DemoConfig) -> dict:
     run.finish(metrics, outputs={"model": model_path})
     out.print(f"Run directory: {run.path}")
     return metrics
+

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from definemed.errors import UserError
 from definemed.report.failures_section import examples_section, failures_section
-from definemed.report.html import Html, page, section, tag
+from definemed.report.html import Html, page, section, table, tag
 from definemed.report.load import Run, load_runs
 from definemed.report.mcq_section import mcq_section
 from definemed.report.models import ModelNames
@@ -23,6 +23,20 @@ from definemed.report.stage_sections import (configs_section, corpus_section, me
                                              train_section)
 from definemed.report.summary import Findings, render
 from definemed.runs import atomic_write_text
+
+
+def study_section(runs: list[Run]) -> list[Html]:
+    """The table `definemed demo`/`pipeline` prints at the end (eval run's study.json)."""
+    out: list[Html] = []
+    for run in runs:
+        study = run.files.get("study.json")
+        if not study:
+            continue
+        labels = study["labels"]
+        out.append(table(["question", "measure", *labels],
+                         [[r["question"], r["measure"], *[r.get(k, "–") for k in labels]] for r in study["rows"]],
+                         caption="95% bootstrap confidence intervals in brackets; small samples, read them as such."))
+    return out
 
 
 def _is_missing(body: list[Html]) -> bool:
@@ -47,6 +61,7 @@ def render_report(runs: list[Run], title: str = "definemed report") -> str:
 
     if evals:
         add("models", "Models compared", [names.overview()])
+    add("study", "The study's questions", study_section(runs), optional=True)
     add("mcq", "Multiple choice (MCQ)", mcq_section(runs, names, findings))
     add("perplexity", "Perplexity", perplexity_section(runs), optional=True)
     add("pairwise", "Pairwise judging", pairwise_section(runs, names, findings))

@@ -26,7 +26,7 @@ from typing import Any
 from definemed.errors import UserError
 
 STAGES = ("eval", "train", "merge", "corpus", "demo")
-EVAL_FILES = ("mcq.json", "pairwise.json", "failures.json")
+EVAL_FILES = ("mcq.json", "pairwise.json", "failures.json", "study.json")
 
 
 @dataclass
