@@ -57,15 +57,6 @@ class DemoConfig(StrictModel):
 PipelineConfig = DemoConfig  # `definemed pipeline CONFIG` reads the same schema
 
 
-def _heldout_texts(max_docs: int) -> dict[str, list[str]]:
-    from definemed.data.sample import labelled_docs
-
-    test = [d for d in labelled_docs("test") if d["lang"] == "de"]
-    medical = [d["text"] for d in test if d["medical"] >= 4][:max_docs]
-    general = [d["text"] for d in test if d["medical"] == 0][:max_docs]
-    return {"medical": medical, "general": general}
-
-
 def sample_summary_table() -> Table:
     from collections import Counter
 
@@ -220,7 +211,9 @@ def _run_base_model_stage(cfg: DemoConfig) -> dict:
     control = random_init_like(model_path, seed=cfg.seed).to(model.device)
 
     console.print("[bold]2/3[/] perplexity on held-out German test documents: bundled model vs random-init control")
-    texts = _heldout_texts(cfg.ppl_max_docs)
+    from definemed.data.sample import heldout_texts
+
+    texts = heldout_texts(cfg.ppl_max_docs)
     ppl: dict[str, dict] = {}
     for label, m in (("bundled", model), ("random_init", control)):
         for domain, docs in texts.items():

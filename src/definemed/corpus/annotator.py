@@ -24,7 +24,7 @@ from definemed.llm.injection import neutralise
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
-from definemed.llm.cache import ResultCache, content_hash
+from definemed.llm.cache import ResultCache, cached_map, content_hash
 
 log = logging.getLogger("definemed.corpus.annotate")
 DIGITS = [str(i) for i in range(6)]
@@ -61,21 +61,8 @@ class Annotator:
         prepared = [self.prepare(t) for t in texts]
         keys = [ResultCache.key(self.backend.name, self.cfg.prompt.version, self.cfg.mode, content_hash(p))
                 for p, _ in prepared]
-        cached = self.cache.get_many(keys)
-        results: list[dict | None] = [cached.get(k) for k in keys]
-        self.stats["cached"] += sum(r is not None for r in results)
-        todo = [i for i, r in enumerate(results) if r is None]
-        if progress:
-            progress(len(texts) - len(todo))
-        for s in range(0, len(todo), chunk):
-            idx = todo[s:s + chunk]
-            docs = [prepared[i][0] for i in idx]
-            fresh = self._loglik(docs) if self.cfg.mode == "loglik" else self._generate(docs)
-            self.cache.put_many({keys[i]: r for i, r in zip(idx, fresh)})  # saved as we go: a crash loses little
-            for i, r in zip(idx, fresh):
-                results[i] = r
-            if progress:
-                progress(len(idx))
+        run = self._loglik if self.cfg.mode == "loglik" else self._generate
+        results = cached_map(self.cache, keys, [p for p, _ in prepared], run, chunk, progress, self.stats)
         out = []
         for r, (_, removed) in zip(results, prepared):
             self.stats[r["status"]] += 1

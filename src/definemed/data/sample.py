@@ -77,3 +77,11 @@ def labelled_docs(split: str | None = None) -> list[dict]:
         if split is None or lab.split == split:
             out.append({**doc, **lab.model_dump()})
     return out
+
+
+def heldout_texts(max_docs: int, min_medical: int = 4) -> dict[str, list[str]]:
+    """German test-split documents of the sample: medical (gold medical >= min_medical) and
+    general (medical == 0), the held-out sets of the demo's perplexities and the merge sweep."""
+    test = [d for d in labelled_docs("test") if d["lang"] == "de"]
+    return {"medical": [d["text"] for d in test if d["medical"] >= min_medical][:max_docs],
+            "general": [d["text"] for d in test if d["medical"] == 0][:max_docs]}

@@ -27,7 +27,7 @@ from typing import Callable, Literal, Optional
 
 from definemed.eval import judge_prompt as P
 from definemed.llm.base import LLMBackend
-from definemed.llm.cache import ResultCache, content_hash
+from definemed.llm.cache import ResultCache, cached_map, content_hash
 from definemed.llm.parse import json_objects
 
 Mode = Literal["generate", "loglik"]
@@ -116,24 +116,8 @@ class LLMJudge:
         chats = [self.chat(c) for c in comparisons]
         keys = [ResultCache.key(self.backend.name, P.VERSION, self.mode, content_hash(json.dumps(ch)))
                 for ch in chats]
-        results: list[dict | None] = [None] * len(chats)
-        if self.cache is not None:
-            cached = self.cache.get_many(keys)
-            results = [cached.get(k) for k in keys]
-        self.stats["cached"] += sum(r is not None for r in results)
-        todo = [i for i, r in enumerate(results) if r is None]
-        if progress:
-            progress(len(chats) - len(todo))
-        for s in range(0, len(todo), chunk):
-            idx = todo[s:s + chunk]
-            batch = [chats[i] for i in idx]
-            fresh = self._loglik(batch) if self.mode == "loglik" else self._generate(batch)
-            if self.cache is not None:
-                self.cache.put_many({keys[i]: r for i, r in zip(idx, fresh)})
-            for i, r in zip(idx, fresh):
-                results[i] = r
-            if progress:
-                progress(len(idx))
+        run = self._loglik if self.mode == "loglik" else self._generate
+        results = cached_map(self.cache, keys, chats, run, chunk, progress, self.stats)
         for r in results:
             self.stats[r["status"]] += 1
         return results  # type: ignore[return-value]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def content_hash(text: str) -> str:
@@ -47,3 +48,30 @@ class ResultCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def cached_map(cache: "ResultCache | None", keys: list[str], items: list, compute: Callable[[list], list],
+               chunk: int = 16, progress: Callable[[int], None] | None = None,
+               stats: Counter | None = None) -> list:
+    """``compute`` over ``items`` in chunks, skipping those whose key is cached; each chunk's
+    results are saved as they come (a crash loses at most one chunk). Counts hits in
+    ``stats["cached"]``. Used by the corpus annotator and the pairwise judge."""
+    results: list = [None] * len(items)
+    if cache is not None:
+        cached = cache.get_many(keys)
+        results = [cached.get(k) for k in keys]
+    if stats is not None:
+        stats["cached"] += sum(r is not None for r in results)
+    todo = [i for i, r in enumerate(results) if r is None]
+    if progress:
+        progress(len(items) - len(todo))
+    for s in range(0, len(todo), chunk):
+        idx = todo[s:s + chunk]
+        fresh = compute([items[i] for i in idx])
+        if cache is not None:
+            cache.put_many({keys[i]: r for i, r in zip(idx, fresh)})
+        for i, r in zip(idx, fresh):
+            results[i] = r
+        if progress:
+            progress(len(idx))
+    return results

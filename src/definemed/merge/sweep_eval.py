@@ -23,9 +23,9 @@ MIN_MEDICAL = 4
 
 
 def medical_test_texts(n: int) -> list[str]:
-    from definemed.data.sample import labelled_docs
+    from definemed.data.sample import heldout_texts
 
-    return [d["text"] for d in labelled_docs("test") if d["lang"] == "de" and d["medical"] >= MIN_MEDICAL][:n]
+    return heldout_texts(n, min_medical=MIN_MEDICAL)["medical"]
 
 
 def constrained_instructions(n: int) -> list:
@@ -34,12 +34,9 @@ def constrained_instructions(n: int) -> list:
     return [item for item in load_instructions() if item.constraints][:n]
 
 
-def _user_text(item) -> str:
-    return f"{item.instruction}\n\n{item.input}" if item.input else item.instruction
-
-
 def evaluate(model, tok, settings: MergeEvalConfig) -> dict:
     """Perplexity on medical test texts and the constraint pass rates of greedy answers."""
+    from definemed.eval.generate import user_text
     from definemed.eval.ifeval import check_constraints
     from definemed.eval.perplexity import perplexity
     from definemed.models.chat import GenerationSettings, build_messages, generate_chat
@@ -47,7 +44,7 @@ def evaluate(model, tok, settings: MergeEvalConfig) -> dict:
     ppl = perplexity(model, tok, medical_test_texts(settings.docs), max_length=settings.max_length,
                      batch_size=settings.batch_size)
     items = constrained_instructions(settings.instructions)
-    answers = generate_chat(model, tok, [build_messages(_user_text(i), settings.system_prompt) for i in items],
+    answers = generate_chat(model, tok, [build_messages(user_text(i), settings.system_prompt) for i in items],
                             GenerationSettings(max_new_tokens=settings.max_new_tokens),
                             batch_size=settings.batch_size)
     rows, strict, loose = [], 0, 0
