@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def assert_user_error(res, needle):
@@ -100,3 +100,21 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     assert "The study's questions" in res.stdout
     html = (tmp_path / "report.html").read_text()
     assert "The study" in html and "<svg" in html and "merged-t0.5" in html
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "paper").glob("pipeline-*.yaml")))
+def test_paper_pipeline_configs_check(path):
+    """Paper-scale recipes: the pipeline schema and every stage config they name validate."""
+    res = run_cli("pipeline", path, "--check")
+    assert res.returncode == 0, res.stderr
+    assert "stage configs valid: corpus, train, merge" in " ".join(res.stdout.split())
+
+
+def test_pipeline_check_names_a_bad_stage_config(tmp_path):
+    bad = tmp_path / "train.yaml"
+    bad.write_text("model: x\nmax_steps: -3\n")
+    cfg = tmp_path / "pipeline.yaml"
+    cfg.write_text(f"corpus_config: null\ntrain_config: {bad}\nmerge_config: null\n")
+    res = run_cli("pipeline", cfg, "--check")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "train.yaml" in res.stderr

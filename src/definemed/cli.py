@@ -340,15 +340,24 @@ def report(
 @app.command("pipeline")
 def pipeline(
     config: Path = typer.Argument(..., help="Pipeline YAML (the demo's schema): stages, stage configs, eval."),
+    check: bool = typer.Option(False, "--check", help="Only validate the pipeline and every stage config."),
     overrides: Optional[List[str]] = SetOpt,
 ):
     """Run any subset of the stages (corpus, train, merge, base, eval, report) from one YAML.
     Language and domain are configuration: a French legal or Dutch medical run needs only new
     stage configs (prompts, prefilter word lists, eval sets). Finished stages are reused."""
     from definemed.config import load_config
-    from definemed.demo import PipelineConfig, run_demo
+    from definemed.demo import PipelineConfig, run_demo, stage_configs
 
-    run_demo(load_config(PipelineConfig, config, overrides))
+    cfg = load_config(PipelineConfig, config, overrides)
+    if check:
+        from definemed.console import out
+
+        stages = stage_configs(cfg)
+        out.print(f"[green]ok[/]: {config}: stages {', '.join(cfg.stages)}; stage configs valid: "
+                  f"{', '.join(stages) or 'none'}")
+        return
+    run_demo(cfg)
 
 
 @app.command("demo")
@@ -359,12 +368,14 @@ def demo(
 ):
     """Run the whole chain end to end on the bundled model and the sample data."""
     from definemed.config import load_config, validate_config, apply_overrides
-    from definemed.demo import DemoConfig, run_demo
+    from definemed.console import out
+    from definemed.demo import DemoConfig, run_demo, sample_summary_table
 
     cfg = load_config(DemoConfig, config, overrides) if config else \
         validate_config(DemoConfig, apply_overrides({}, overrides), "--set")
     if output_dir is not None:
         cfg.output_dir = output_dir
+    out.print(sample_summary_table())
     run_demo(cfg)
 
 

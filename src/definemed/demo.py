@@ -88,61 +88,70 @@ def _stage_config(path: Path) -> Path:
     return path if path.exists() or not (repo / path).exists() else repo / path
 
 
-def _run_corpus_stage(cfg: DemoConfig) -> dict:
+def stage_configs(cfg: DemoConfig) -> dict:
+    """The validated config of every configured stage, wired to this run's folders: the corpus
+    shards feed training, the trained model feeds the merge. Raises UserError on any bad file."""
     from definemed.config import load_config
     from definemed.corpus.config import CorpusConfig
+    from definemed.merge.config import MergeConfig
+    from definemed.train.config import TrainConfig
+
+    base = [f"seed={cfg.seed}"]
+    out: dict = {}
+    if cfg.corpus_config is not None:
+        out["corpus"] = load_config(CorpusConfig, _stage_config(cfg.corpus_config),
+                                    [f"output_dir={cfg.output_dir / 'corpus'}", *base, *cfg.corpus_overrides])
+    if cfg.train_config is not None:
+        wire = [f"data.0.path={cfg.output_dir / 'corpus' / 'shards'}"] if cfg.corpus_config is not None else []
+        out["train"] = load_config(TrainConfig, _stage_config(cfg.train_config),
+                                   [f"output_dir={cfg.output_dir / 'train'}", *base, *wire, *cfg.train_overrides])
+    if cfg.merge_config is not None:
+        wire = [f"models.cpt={cfg.output_dir / 'train' / 'final'}"] if cfg.train_config is not None else []
+        out["merge"] = load_config(MergeConfig, _stage_config(cfg.merge_config),
+                                   [f"output_dir={cfg.output_dir / 'merge'}", *base, *wire, *cfg.merge_overrides])
+    return out
+
+
+def _run_corpus_stage(corpus_cfg) -> dict:
     from definemed.corpus.pipeline import run_corpus
     from definemed.corpus.summary import print_summary
 
     console.rule("[bold]Corpus: FineMed-de in miniature")
-    corpus_cfg = load_config(CorpusConfig, _stage_config(cfg.corpus_config),
-                             [f"output_dir={cfg.output_dir / 'corpus'}", f"seed={cfg.seed}", *cfg.corpus_overrides])
     metrics = run_corpus(corpus_cfg)
     print_summary(metrics, corpus_cfg)
     return metrics
 
 
-def _run_train_stage(cfg: DemoConfig) -> dict:
-    from definemed.config import load_config
-    from definemed.train.config import TrainConfig
+def _run_train_stage(train_cfg) -> dict:
     from definemed.train.loop import train
     from definemed.train.summary import print_train_summary
 
     console.rule("[bold]Continual pre-training on the corpus (+ general replay)")
-    overrides = [f"output_dir={cfg.output_dir / 'train'}", f"seed={cfg.seed}"]
-    if cfg.corpus_config is not None:  # train on this demo's corpus
-        overrides.append(f"data.0.path={cfg.output_dir / 'corpus' / 'shards'}")
-    train_cfg = load_config(TrainConfig, _stage_config(cfg.train_config), overrides + cfg.train_overrides)
     metrics = train(train_cfg)
     print_train_summary(metrics)
     return metrics
 
 
-def _run_merge_stage(cfg: DemoConfig) -> dict:
-    from definemed.config import load_config
-    from definemed.merge.config import MergeConfig
+def _run_merge_stage(merge_cfg) -> dict:
     from definemed.merge.run import run_merge
     from definemed.merge.summary import print_sweep
 
     console.rule("[bold]Merging the CPT model back with the instruct model")
-    merge_cfg = load_config(MergeConfig, _stage_config(cfg.merge_config),
-                            [f"output_dir={cfg.output_dir / 'merge'}", f"seed={cfg.seed}",
-                             f"models.cpt={cfg.output_dir / 'train' / 'final'}", *cfg.merge_overrides])
     metrics = run_merge(merge_cfg)
     print_sweep(metrics, merge_cfg.output_dir)
     return metrics
 
 
 def run_demo(cfg: DemoConfig) -> dict:
-    out.print(sample_summary_table())
     results: dict = {}
     wanted = set(cfg.stages)
-    if "corpus" in wanted and cfg.corpus_config is not None:
-        results["corpus"] = _run_corpus_stage(cfg)
-    if "train" in wanted and cfg.train_config is not None:
-        results["train"] = _run_train_stage(cfg)
-    if "merge" in wanted and cfg.merge_config is not None:
-        results["merge"] = _run_merge_stage(cfg)
+    configs = {k: v for k, v in stage_configs(cfg).items() if k in wanted}  # all checked before anything runs
+    if "corpus" in configs:
+        results["corpus"] = _run_corpus_stage(configs["corpus"])
+    if "train" in configs:
+        results["train"] = _run_train_stage(configs["train"])
+    if "merge" in configs:
+        results["merge"] = _run_merge_stage(configs["merge"])
     if "base" in wanted:
         results["base"] = _run_base_model_stage(cfg)
     if "eval" in wanted and cfg.eval.enabled:
