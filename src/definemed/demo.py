@@ -195,8 +195,10 @@ def _run_eval_stage(cfg: DemoConfig) -> dict:
     metrics = run_suite(suite_cfg, models, folder)
     train_metrics = cfg.output_dir / "train" / "metrics.json"
     labels = list(models)
+    sweep = cfg.output_dir / "merge" / "sweep.json"
     rows = study_rows(read_json(train_metrics) if train_metrics.exists() else None, metrics,
-                      read_json(folder / "failures.json"), read_json(folder / "pairwise.json"), labels)
+                      read_json(folder / "failures.json"), read_json(folder / "pairwise.json"), labels,
+                      read_json(sweep) if sweep.exists() else None)
     atomic_write_json(folder / "study.json", {"labels": labels, "rows": rows})
     out.print(study_table(rows, labels))
     return metrics

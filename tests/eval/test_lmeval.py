@@ -53,9 +53,9 @@ def lm_eval_scores(model: Path, task_dir: Path, task: str, limit: int, out: Path
 @pytest.mark.slow
 @pytest.mark.parametrize("shots", [0, 1])
 def test_same_accuracy_as_lm_eval(bundled_model_path, tmp_path, shots):
-    """20 sample questions, bundled model, plain prompts: `definemed eval mcq` and `lm_eval --model hf`
+    """12 sample questions, bundled model, plain prompts: `definemed eval mcq` and `lm_eval --model hf`
     on the exported task agree exactly on acc and acc_norm."""
-    n = 20
+    n = 12
     res = run_cli("eval", "export-lmeval", "--data", SAMPLE, "--out", tmp_path / "task", "--task-name", "mcq_de_eq",
                   "--shots", shots, timeout=120)
     assert res.returncode == 0, res.stderr

@@ -19,8 +19,9 @@ def _ci(stat: dict | None, pct: bool = False) -> str:
 
 
 def study_rows(train: dict | None, suite: dict | None, failures: dict | None, pairwise: dict | None,
-               labels: list[str]) -> list[dict]:
-    """Rows {"question", "measure", <label>: text, ...}; `failures`/`pairwise` are the full JSON files."""
+               labels: list[str], sweep: dict | None = None) -> list[dict]:
+    """Rows {"question", "measure", <label>: text, ...}; `failures`/`pairwise`/`sweep` are the full
+    JSON files (sweep: the merge stage's sweep.json, whose table scores parents and merges alike)."""
     rows: list[dict] = []
     if train:
         s, e = train.get("heldout_ppl_start") or {}, train.get("heldout_ppl_end") or {}
@@ -29,6 +30,14 @@ def study_rows(train: dict | None, suite: dict | None, failures: dict | None, pa
                 rows.append({"question": f"CPT lowers {domain} perplexity?" if domain == "medical"
                              else "CPT forgets general German?", "measure": f"held-out {domain} PPL",
                              "base": f"{s[domain]:.1f}", "cpt": f"{e[domain]:.1f} ({(e[domain] - s[domain]) / s[domain]:+.0%})"})
+    if sweep:
+        ev = {("base" if r["label"] == "instruct" else r["label"] if r["label"] == "cpt" else f"merged-{r['label']}"):
+              r.get("eval") or {} for r in (sweep.get("parents") or []) + (sweep.get("points") or [])}
+        cells = {k: f"{ev[k]['medical_ppl']:.1f}" for k in labels if ev.get(k, {}).get("medical_ppl") is not None}
+        if len(cells) > 1:
+            n = next(iter(ev.values())).get("docs")
+            rows.append({"question": "Does merging keep the domain gain?",
+                         "measure": f"medical PPL (merge sweep, {n} docs)", **cells})
     if suite and suite.get("mcq"):
         models = suite["mcq"]["models"]
         rows.append({"question": "CPT raises MCQ accuracy?", "measure": f"MCQ acc ({suite['mcq']['items']} items)",
