@@ -60,14 +60,21 @@ def train_section(runs: list[Run]) -> list[Html]:
     return out
 
 
+def _finished(runs: list[Run], stage: str, name: str, out: list[Html]):
+    """(run, parsed file) for each run of `stage`, each under its own heading in `out`; a run
+    without the file (it did not finish) gets a note instead."""
+    for run in (r for r in runs if r.stage == stage):
+        out.append(tag("h3", f"Run {run.name}"))
+        data = run.files.get(name)
+        if isinstance(data, dict):
+            yield run, data
+        else:
+            out.append(note(f"{run.name}: no {name} (the {stage} run did not finish)."))
+
+
 def merge_section(runs: list[Run]) -> list[Html]:
     out: list[Html] = []
-    for run in (r for r in runs if r.stage == "merge"):
-        sweep = run.files.get("sweep.json")
-        out.append(tag("h3", f"Run {run.name}"))
-        if not isinstance(sweep, dict):
-            out.append(note(f"{run.name}: no sweep.json (the merge did not finish)."))
-            continue
+    for run, sweep in _finished(runs, "merge", "sweep.json", out):
         out.append(tag("p", f"method {sweep.get('method')}, dtype {sweep.get('dtype')}; t = 0 is the instruct "
                             f"parent, t = 1 the continually pre-trained one.", cls="meta"))
         rows = sorted([r for r in (sweep.get("parents") or []) + (sweep.get("points") or []) if isinstance(r, dict)],
@@ -90,12 +97,7 @@ def merge_section(runs: list[Run]) -> list[Html]:
 
 def corpus_section(runs: list[Run]) -> list[Html]:
     out: list[Html] = []
-    for run in (r for r in runs if r.stage == "corpus"):
-        stats = run.files.get("stats.json")
-        out.append(tag("h3", f"Run {run.name}"))
-        if not isinstance(stats, dict):
-            out.append(note(f"{run.name}: no stats.json (the corpus run did not finish)."))
-            continue
+    for run, stats in _finished(runs, "corpus", "stats.json", out):
         points = stats.get("points") or {}
         out.append(table(["point", "documents", "tokens"],
                          [[k, num(v.get("documents")), num(v.get("tokens"))] for k, v in points.items()
