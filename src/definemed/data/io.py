@@ -27,6 +27,20 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             yield obj
 
 
+def read_jsonl_tolerant(text: str) -> list[dict[str, Any]]:
+    """JSON objects of a JSONL text, skipping lines that do not parse — a write cut short by a
+    crash leaves a torn last line in files that are appended to (answers, metrics)."""
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return list(iter_jsonl(path))
 

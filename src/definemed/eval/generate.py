@@ -24,6 +24,7 @@ import os
 import time
 from pathlib import Path
 
+from definemed.data.io import read_jsonl_tolerant, write_jsonl
 from definemed.data.schemas import InstructionItem
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.config import GenerateEvalConfig
@@ -62,12 +63,8 @@ class AnswerFile:
         """Rows already generated under ``key`` (by id); anything else on disk is discarded."""
         rows: dict[str, dict] = {}
         if self.key_path.exists() and self.key_path.read_text().strip() == key and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a write cut short by a crash: regenerate that item
-                    continue
-                if isinstance(row, dict) and set(row) == set(ANSWER_FIELDS):
+            for row in read_jsonl_tolerant(self.path.read_text(encoding="utf-8")):  # torn: regenerate
+                if set(row) == set(ANSWER_FIELDS):
                     rows[row["id"]] = row
         atomic_write_text(self.key_path, key + "\n")
         self.rewrite(list(rows.values()))
@@ -80,7 +77,7 @@ class AnswerFile:
             os.fsync(f.fileno())
 
     def rewrite(self, rows: list[dict]) -> None:
-        atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        write_jsonl(self.path, rows)
 
 
 def _local_generator(ref: str, cfg: GenerateEvalConfig):

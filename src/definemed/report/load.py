@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from definemed.data.io import read_jsonl_tolerant
 from definemed.errors import UserError
 
 STAGES = ("eval", "train", "merge", "corpus", "demo")
@@ -61,20 +62,11 @@ def _json(run: Run, name: str) -> Any:
 
 
 def _jsonl(run: Run, path: Path) -> list[dict]:
-    rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return read_jsonl_tolerant(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as err:
         run.problems.append(f"{path.relative_to(run.path)}: unreadable ({type(err).__name__})")
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line of an interrupted run: skip it
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+        return []
 
 
 def load_run(path: str | Path) -> Run:
