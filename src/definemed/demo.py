@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import Field
 from rich.table import Table
@@ -27,13 +27,13 @@ log = logging.getLogger("definemed.demo")
 DEFAULT_SYSTEM = "Du bist ein hilfreicher medizinischer Assistent. Antworte immer auf Deutsch."
 
 
-STAGES = ("corpus", "train", "merge", "base", "eval", "report")
+Stage = Literal["corpus", "train", "merge", "base", "eval", "report"]
+STAGES = get_args(Stage)  # the order they always run in
 
 
 class DemoConfig(StrictModel):
     output_dir: Path = Path("runs/demo")
-    stages: list[Literal["corpus", "train", "merge", "base", "eval", "report"]] = Field(
-        default_factory=lambda: list(STAGES))  # any subset, run in this order
+    stages: list[Stage] = Field(default_factory=lambda: list(STAGES))  # any subset; runs in STAGES order
     seed: int = 0
     model: str = "smollm2-135m-instruct"
     system_prompt: str = DEFAULT_SYSTEM
