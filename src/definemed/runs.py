@@ -140,8 +140,12 @@ class RunDir:
         self._attach_log()
         return self
 
-    def finish(self, metrics: dict[str, Any], outputs: dict[str, str | Path] | None = None) -> None:
+    def finish(self, metrics: dict[str, Any], outputs: dict[str, str | Path] | None = None,
+               manifest: dict[str, Any] | None = None) -> None:
+        """``manifest``: facts about the run's data that belong beside its inputs (e.g. the
+        held-out check's ``heldout_overlap_docs``)."""
         atomic_write_json(self.metrics_path, metrics)
+        self.manifest.update(manifest or {})
         self.manifest.update(
             status="finished",
             finished=_now(),

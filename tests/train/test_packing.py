@@ -82,6 +82,6 @@ def test_token_store_is_cached(tiny_model, tmp_path, monkeypatch):
     (tmp_path / "d.jsonl").write_text('{"id": "1", "text": "Hallo Welt."}\n{"id": "2", "text": "Guten Tag."}\n')
     first = tokens.token_store(src, tok, tiny_model)
     assert first.documents == 2 and int((first.tokens == first.separator).sum()) == 2
-    monkeypatch.setattr(tokens, "load_texts", lambda s: pytest.fail("tokenized twice"))
+    monkeypatch.setattr(tokens, "load_docs", lambda s: pytest.fail("tokenized twice"))
     again = tokens.token_store(src, tok, tiny_model)
     assert np.array_equal(first.tokens, again.tokens)

@@ -8,19 +8,14 @@ from typing import Literal, Optional
 from pydantic import Field, model_validator
 
 from definemed.config import StrictModel
+from definemed.data.sources import TextSource
 
 
-class DataSource(StrictModel):
-    path: str  # parquet file/folder (e.g. a corpus run's shards/) or a .jsonl file
+class DataSource(TextSource):
+    """A training (or held-out) document source: `TextSource` plus its share of the mixture."""
+
     weight: float = Field(1.0, gt=0)  # share of training sequences drawn from this source
     kind: Literal["domain", "replay"] = "domain"  # replay = general text against forgetting
-    text_column: str = "text"
-    max_docs: Optional[int] = None
-    split: Optional[Literal["train", "validation", "test"]] = None  # with gold_labels: take one split
-    gold_labels: Optional[str] = None  # JSONL with id, split, medical (to select a split/kind)
-    min_medical: Optional[int] = None  # with gold_labels: keep documents with medical >= this
-    max_medical: Optional[int] = None  # with gold_labels: keep documents with medical <= this
-    lang: Optional[str] = None  # with gold_labels: keep documents of this language
 
 
 class LoraConfig(StrictModel):
@@ -36,7 +31,9 @@ class TrainConfig(StrictModel):
     seed: int = 0
     model: str = "smollm2-135m-instruct"
     data: list[DataSource] = Field(min_length=1)
-    heldout: dict[str, DataSource] = Field(default_factory=dict)  # name -> source, e.g. medical, general
+    # name -> source, e.g. medical, general; documents that are also in the training data (by id or
+    # normalised text) are dropped and counted (metrics: heldout_overlap_docs)
+    heldout: dict[str, TextSource] = Field(default_factory=dict)
     heldout_max_docs: int = 20
     heldout_max_length: int = 256
     seq_len: int = Field(512, ge=8)

@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 
 from definemed.console import console
+from definemed.data.heldout import TRAINING_DOCS_FILE, DocIndex, exclude_training
+from definemed.data.sources import load_docs
 from definemed.runs import RunDir, atomic_write_text, read_json
 from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from definemed.train.config import TrainConfig
 from definemed.train.packing import PackedMixture
 from definemed.train.schedule import lr_at
-from definemed.train.tokens import load_texts, token_store
+from definemed.train.tokens import token_store
 
 log = logging.getLogger("definemed.train")
 
@@ -55,13 +57,27 @@ def _optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
                              foreach=False)
 
 
-def heldout_perplexity(cfg: TrainConfig, model, tok) -> dict:
+def heldout_sets(cfg: TrainConfig, training: DocIndex) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Per held-out set: its texts after dropping every document that is also training data (by
+    id or normalised text), and how many were dropped. The cut to ``heldout_max_docs`` comes after
+    the check, so an overlap never shrinks the set silently."""
+    texts, overlap = {}, {}
+    for name, src in cfg.heldout.items():
+        kept, dropped = exclude_training(load_docs(src, limit=False), training)
+        overlap[name] = dropped
+        limit = min(n for n in (src.max_docs, cfg.heldout_max_docs) if n)
+        texts[name] = [d.text for d in kept][:limit]
+        if dropped:
+            log.warning("held-out set %s: %d documents are also training data; excluded", name, dropped)
+    return texts, overlap
+
+
+def heldout_perplexity(cfg: TrainConfig, model, tok, texts: dict[str, list[str]]) -> dict:
     from definemed.eval.perplexity import perplexity
 
     model.eval()
-    out = {name: round(perplexity(model, tok, load_texts(src)[: cfg.heldout_max_docs],
-                                  max_length=cfg.heldout_max_length)["ppl"], 4)
-           for name, src in cfg.heldout.items()}
+    out = {name: round(perplexity(model, tok, docs, max_length=cfg.heldout_max_length)["ppl"], 4)
+           for name, docs in texts.items() if docs}
     model.train()
     return out
 
@@ -82,6 +98,12 @@ def train(cfg: TrainConfig) -> dict:
     if acc.is_main_process:
         run.start(cfg, seed=cfg.seed, inputs={f"data/{i}": s.path for i, s in enumerate(cfg.data)})
     stores = [token_store(src, tok, Path(model_path)) for src in cfg.data]  # main builds, others reuse cache
+    training = DocIndex.union(s.index for s in stores)
+    heldout, overlap = heldout_sets(cfg, training)
+    if acc.is_main_process and cfg.heldout:
+        console.print("held-out overlap with the training data: " + ", ".join(
+            f"{name} {n} of {n + len(heldout[name])} documents excluded" if n else f"{name} 0"
+            for name, n in overlap.items()), highlight=False)
     mixture = PackedMixture(stores, [s.weight for s in cfg.data], cfg.seq_len, cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     per_step = world * cfg.micro_batch_size * cfg.grad_accum_steps
@@ -108,7 +130,7 @@ def train(cfg: TrainConfig) -> dict:
             tb = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
     start_ppl = read_json(out / "heldout_start.json") if (out / "heldout_start.json").exists() else None
     if start_ppl is None and acc.is_main_process and cfg.heldout:
-        start_ppl = heldout_perplexity(cfg, acc.unwrap_model(model), tok)
+        start_ppl = heldout_perplexity(cfg, acc.unwrap_model(model), tok, heldout)
         atomic_write_text(out / "heldout_start.json", json.dumps(start_ppl))
 
     block = not cfg.cross_document_attention
@@ -160,14 +182,17 @@ def train(cfg: TrainConfig) -> dict:
     final_model = acc.unwrap_model(model)
     if cfg.lora is not None:
         final_model = final_model.merge_and_unload()
-    end_ppl = heldout_perplexity(cfg, final_model, tok) if cfg.heldout else {}
+    end_ppl = heldout_perplexity(cfg, final_model, tok, heldout) if cfg.heldout else {}
     metrics = {"final_loss": loss, "steps": cfg.max_steps, "tokens": trained_tokens,
                "heldout_ppl_start": start_ppl, "heldout_ppl_end": end_ppl,
+               "heldout_docs": {k: len(v) for k, v in heldout.items()}, "heldout_overlap_docs": overlap,
+               "training_docs": int(len(training)),
                "world_size": world, "global_batch_sequences": per_step}
-    _save_final(out / "final", final_model, tok, cfg, metrics)
+    _save_final(out / "final", final_model, tok, cfg, metrics, training)
     if tb is not None:
         tb.close()
-    run.finish(metrics, outputs={"model": out / "final"})
+    run.finish(metrics, outputs={"model": out / "final"},
+               manifest={"heldout_overlap_docs": overlap, "training_docs": int(len(training))})
     return metrics
 
 
@@ -187,7 +212,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
-def _save_final(folder: Path, model, tok, cfg: TrainConfig, metrics: dict) -> None:
+def _save_final(folder: Path, model, tok, cfg: TrainConfig, metrics: dict, training: DocIndex) -> None:
     import shutil
     import tempfile
 
@@ -196,6 +221,7 @@ def _save_final(folder: Path, model, tok, cfg: TrainConfig, metrics: dict) -> No
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)  # keeps the base model's chat template
     atomic_write_text(tmp / "README.md", model_card(cfg, metrics))
+    training.save(tmp / TRAINING_DOCS_FILE)  # later held-out checks (merge sweep, eval) read it
     if folder.exists():
         shutil.rmtree(folder)
     tmp.rename(folder)

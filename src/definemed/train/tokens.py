@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from definemed.data.heldout import DocIndex
+from definemed.data.sources import load_docs
 from definemed.errors import UserError
 from definemed.models.bundled import cache_root
 from definemed.runs import atomic_write_json, sha256_path
@@ -33,26 +35,7 @@ def separator_id(tokenizer) -> int:
 
 
 def load_texts(src: DataSource) -> list[str]:
-    from definemed.data.io import read_jsonl, read_parquet_rows
-
-    path = Path(src.path)
-    if not path.exists():
-        raise UserError(f"training data not found: {path}")
-    rows = read_jsonl(path) if path.suffix == ".jsonl" else read_parquet_rows(path)
-    if rows and src.text_column not in rows[0]:
-        raise UserError(f"{path}: no '{src.text_column}' column")
-    if src.gold_labels:
-        gold = {r["id"]: r for r in read_jsonl(src.gold_labels)}
-        def keep(row):
-            g = gold.get(row.get("id"))
-            return g is not None and (src.split is None or g["split"] == src.split) \
-                and (src.min_medical is None or g["medical"] >= src.min_medical) \
-                and (src.max_medical is None or g["medical"] <= src.max_medical) \
-                and (src.lang is None or g["lang"] == src.lang)
-        rows = [r for r in rows if keep(r)]
-    texts = [r[src.text_column] for r in sorted(rows, key=lambda r: str(r.get("id", "")))]
-    texts = [t for t in texts if t and t.strip()]
-    return texts[: src.max_docs] if src.max_docs else texts
+    return [d.text for d in load_docs(src)]
 
 
 @dataclass
@@ -60,13 +43,14 @@ class TokenStore:
     tokens: np.ndarray  # uint32, documents each followed by the separator
     separator: int
     documents: int
+    index: DocIndex  # ids and normalised-text keys of the documents: the held-out check reads it
 
     def __len__(self) -> int:
         return len(self.tokens)
 
 
 def _key(src: DataSource, tokenizer_dir: Path) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"store-v2")  # v2: the store holds its documents' DocIndex
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (tokenizer_dir / name).exists():
             h.update(sha256_path(tokenizer_dir / name).encode())
@@ -82,8 +66,9 @@ def token_store(src: DataSource, tokenizer, tokenizer_dir: Path) -> TokenStore:
     if (folder / "meta.json").exists():
         meta = json.loads((folder / "meta.json").read_text())
         return TokenStore(np.memmap(folder / "tokens.bin", dtype=np.uint32, mode="r"), meta["separator"],
-                          meta["documents"])
-    texts = load_texts(src)
+                          meta["documents"], DocIndex.load(folder / "docs.npz"))
+    docs = load_docs(src)
+    texts = [d.text for d in docs]
     if not texts:
         raise UserError(f"no documents selected from {src.path}")
     sep = separator_id(tokenizer)
@@ -93,6 +78,7 @@ def token_store(src: DataSource, tokenizer, tokenizer_dir: Path) -> TokenStore:
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tokens-"))
     try:
         flat.tofile(tmp / "tokens.bin")
+        DocIndex.build(docs).save(tmp / "docs.npz")
         atomic_write_json(tmp / "meta.json", {"separator": sep, "documents": len(texts), "tokens": int(len(flat)),
                                               "source": src.model_dump(mode="json")})
         try:
