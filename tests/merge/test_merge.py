@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import ROOT
 from definemed.config import validate_config
 from definemed.errors import UserError
 from definemed.merge import mergekit_config as mkc
@@ -23,7 +24,10 @@ from .tiny import link_weights, load_tensors, save_tiny, with_extra_token
 NO_EVAL = {"enabled": False}
 # Scoring costs ~1 s per 300 tokens here (the 49k-vocabulary head dominates): one document, two
 # instructions; long windows, since short ones cost more per token.
-TINY_EVAL = {"docs": 1, "max_length": 512, "instructions": 2, "max_new_tokens": 4}
+TINY_EVAL = {"docs": 1, "max_length": 512, "instructions": 2, "max_new_tokens": 4,
+             "heldout": {"path": str(ROOT / "data/sample/fineweb2_deu"), "split": "test", "min_medical": 4,
+                         "lang": "de", "gold_labels": str(ROOT / "data/sample/labels/fineweb2_deu_gold.jsonl")},
+             "instructions_data": str(ROOT / "data/sample/instructions_de/instructions_de.jsonl")}
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +198,15 @@ def test_architecture_mismatch(tiny, tmp_path):
 # --- the sweep ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sweep_run(tiny, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep") / "merge"
-    cfg = config(tiny, out, sweep=[0.3, 0.7], eval=TINY_EVAL)
+    from definemed.data.heldout import TRAINING_DOCS_FILE, DocIndex
+    from definemed.data.sources import TextSource, load_docs
+
+    root = tmp_path_factory.mktemp("sweep")
+    # the CPT parent was "trained" on the first held-out document: the sweep must not score it
+    cpt = root / "cpt"
+    shutil.copytree(tiny["cpt"], cpt)
+    DocIndex.build([load_docs(TextSource(**TINY_EVAL["heldout"]))[0]]).save(cpt / TRAINING_DOCS_FILE)
+    cfg = config({**tiny, "cpt": cpt}, root / "merge", sweep=[0.3, 0.7], eval=TINY_EVAL)
     return cfg, run_merge(cfg)
 
 
@@ -210,7 +221,7 @@ def test_sweep_writes_one_model_per_value_and_the_table(sweep_run, tiny):
             assert (folder / name).exists(), name
         assert not list(folder.glob("*.bin"))
         card = (folder / "README.md").read_text()
-        assert str(tiny["instruct"]) in card and str(tiny["cpt"]) in card and "SLERP" in card and f"t = {t}" in card
+        assert cfg.models.instruct in card and cfg.models.cpt in card and "SLERP" in card and f"t = {t}" in card
         mk = yaml.safe_load((folder / "mergekit.yaml").read_text())
         assert mk["merge_method"] == "slerp" and mk["parameters"]["t"] == t
     sweep = json.loads((out / "sweep.json").read_text())
@@ -222,6 +233,26 @@ def test_sweep_writes_one_model_per_value_and_the_table(sweep_run, tiny):
         assert ev["constraints"] >= 2 and 0 <= ev["if_strict"] <= ev["if_loose"] <= 1
     assert json.loads((out / "manifest.json").read_text())["status"] == "finished"
     assert json.loads((out / "metrics.json").read_text())["best_medical_ppl"] in ("t0.3", "t0.7")
+
+
+def test_sweep_excludes_documents_a_parent_was_trained_on(sweep_run):
+    """Held-out is checked in code: the CPT parent's training index holds the first held-out
+    document, so the sweep drops it (counted in sweep.json, metrics and manifest), scores the
+    next one, and each merged model inherits the index for later held-out checks."""
+    from definemed.data.heldout import model_training_index
+    from definemed.data.sources import Doc, TextSource, load_docs
+
+    cfg, metrics = sweep_run
+    out = Path(cfg.output_dir)
+    docs = load_docs(TextSource(**TINY_EVAL["heldout"]))
+    assert metrics["heldout_overlap_docs"] == 1
+    assert json.loads((out / "sweep.json").read_text())["heldout_overlap_docs"] == 1
+    assert json.loads((out / "manifest.json").read_text())["heldout_overlap_docs"] == 1
+    for row in metrics["points"]:
+        assert row["eval"]["heldout_overlap_docs"] == 1 and row["eval"]["docs"] == 1
+        index = model_training_index(out / row["label"])
+        assert index is not None and index.contains(docs[0]) and not index.contains(docs[1])
+    assert not model_training_index(out / "t0.3").contains(Doc("x", "ein anderer Text"))
 
 
 def test_merged_model_reloads_and_generates(sweep_run):

@@ -16,7 +16,8 @@ MODELS = {"instruct": Path("/m/instruct"), "cpt": Path("/m/cpt"), "base": Path("
 
 
 def cfg(**changes) -> MergeConfig:
-    data = {"models": {"cpt": "/m/cpt", "instruct": "/m/instruct"}, "sweep": [0.3, 0.5, 0.7], **changes}
+    data = {"models": {"cpt": "/m/cpt", "instruct": "/m/instruct"}, "sweep": [0.3, 0.5, 0.7],
+            "eval": {"enabled": False}, **changes}
     return validate_config(MergeConfig, data, "test")
 
 
@@ -47,6 +48,9 @@ def test_demo_config_names_the_demo_models():
     ({"mergekit": {"merge_method": "linear"}, "sweep": [0.5]}, "cannot be combined with sweep"),
     ({"models": None}, "models (cpt, instruct) is required"),
     ({"tokenizer": "x"}, "unknown field"),
+    # the sweep's data comes from the config, never silently from the sample
+    ({"eval": {"docs": 4}}, "needs eval.heldout and eval.instructions_data"),
+    ({"eval": {"heldout": {"path": "x.parquet"}}}, "needs eval.instructions_data"),
 ])
 def test_config_mistakes_are_one_line_errors(changes, needle):
     with pytest.raises(UserError) as err:

@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, model_validator
 
 from definemed.config import StrictModel
+from definemed.data.sources import TextSource
 
 Method = Literal["slerp", "linear", "ties", "dare_ties", "task_arithmetic"]
 TASK_VECTOR_METHODS = ("ties", "dare_ties", "task_arithmetic")
@@ -50,12 +51,25 @@ class MergeEvalConfig(StrictModel):
 
     enabled: bool = True
     include_parents: bool = True  # also score the instruct and CPT parents (the table's end points)
-    docs: int = Field(8, ge=1, description="held-out German medical test documents (sample, medical >= 4)")
+    # The sweep's data comes from here, so a 7B sweep is scored on the user's own held-out set.
+    # Documents that any parent was trained on (its definemed training index) are dropped and counted.
+    heldout: Optional[TextSource] = Field(None, description="held-out domain documents for perplexity")
+    instructions_data: Optional[Path] = Field(None, description="instruction JSONL (items with checkable "
+                                              "constraints are used), e.g. data/sample/instructions_de/...")
+    docs: int = Field(8, ge=1, description="at most this many held-out documents")
     max_length: int = Field(256, ge=16, description="perplexity window in tokens")
     instructions: int = Field(4, ge=1, description="sample instructions with checkable constraints")
     max_new_tokens: int = Field(96, ge=1)
     system_prompt: Optional[str] = DEFAULT_SYSTEM
     batch_size: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _data_given(self):
+        if self.enabled and (self.heldout is None or self.instructions_data is None):
+            missing = [k for k in ("heldout", "instructions_data") if getattr(self, k) is None]
+            raise ValueError(f"the sweep table needs eval.{' and eval.'.join(missing)} (your held-out documents "
+                             "and instruction set), or eval.enabled: false")
+        return self
 
 
 class MergeConfig(StrictModel):

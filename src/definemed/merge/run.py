@@ -30,7 +30,8 @@ from definemed.merge.card import model_card
 from definemed.merge.checks import verify_merged
 from definemed.merge.config import MergeConfig, point_label
 from definemed.merge.prechecks import check_models, local_model
-from definemed.merge.sweep_eval import cached_or_evaluate, summary
+from definemed.data.heldout import DocIndex, inherit_training_index, model_training_index
+from definemed.merge.sweep_eval import cached_or_evaluate, load_eval_data, summary
 from definemed.merge.weights import TOKENIZER_FILES, tensor_specs
 from definemed.runs import RunDir, atomic_write_json, atomic_write_text, read_json
 
@@ -141,6 +142,7 @@ def _merge_point(cfg: MergeConfig, label: str, t: Optional[float], data: dict, f
     t0 = time.time()
     mergekit_merge(data, partial, cfg.seed)
     finish_tokenizer(cfg, partial, parents)
+    inherit_training_index(parents.values(), partial)  # later held-out checks know what the parents saw
     yaml_text = mkc.to_yaml(data)
     atomic_write_text(partial / "mergekit.yaml", yaml_text)
     merge_s = time.time() - t0
@@ -183,6 +185,13 @@ def run_merge(cfg: MergeConfig) -> dict:
     parents_info = {role: {**info, "ref": refs.get(role) or info["path"]} for role, info in prechecked.items()}
     expected = tensor_specs(parents["instruct"]) if cfg.mergekit is None else None
 
+    eval_data = None
+    if cfg.eval.enabled:
+        indexes = [i for p in parents.values() if (i := model_training_index(p)) is not None]
+        eval_data = load_eval_data(cfg.eval, DocIndex.union(indexes) if indexes else None)
+        console.print(f"held-out overlap with the parents' training data: {eval_data.heldout_overlap_docs} "
+                      "documents excluded" + ("" if indexes else " (no parent has a definemed training index)"),
+                      highlight=False)
     rows = []
     for i, (label, t, data) in enumerate(points, 1):
         fp = _fingerprint(data, hashes)
@@ -199,7 +208,8 @@ def run_merge(cfg: MergeConfig) -> dict:
         if cfg.eval.enabled:
             console.print(f"[bold]merge 3/3[/] {label}: medical perplexity and instruction following")
             result = cached_or_evaluate(out / "eval" / f"{label}.json", cfg.eval, fp,
-                                        lambda: loaded or load_causal_lm(folder, dtype=record["checks"]["dtype"]))
+                                        lambda: loaded or load_causal_lm(folder, dtype=record["checks"]["dtype"]),
+                                        eval_data)
             row["eval"] = summary(result)
         rows.append(row)
         loaded = None
@@ -214,16 +224,19 @@ def run_merge(cfg: MergeConfig) -> dict:
             path = parents[role]
             result = cached_or_evaluate(out / "eval" / f"{role}.json", cfg.eval,
                                         f"{hashes.get(role) or hashes.get(f'parent/{role}') or path}:{cfg.dtype}",
-                                        lambda: load_causal_lm(path, dtype=cfg.dtype))
+                                        lambda: load_causal_lm(path, dtype=cfg.dtype), eval_data)
             parent_rows.append({"label": role, "t": PARENT_T[role], "path": str(path), "eval": summary(result)})
             gc.collect()
 
     sweep = {"name": cfg.name, "method": cfg.mergekit["merge_method"] if cfg.mergekit else cfg.method,
              "dtype": cfg.dtype, "density": cfg.density(), "models": parents_info,
-             "eval_settings": cfg.eval.model_dump(mode="json"), "parents": parent_rows, "points": rows}
+             "eval_settings": cfg.eval.model_dump(mode="json"), "parents": parent_rows, "points": rows,
+             "heldout_overlap_docs": eval_data.heldout_overlap_docs if eval_data else None}
     atomic_write_json(out / "sweep.json", sweep)
-    metrics = {"method": sweep["method"], "points": rows, "parents": parent_rows, **_best(rows)}
-    run.finish(metrics, outputs={"sweep": out / "sweep.json", **{r["label"]: r["path"] for r in rows}})
+    metrics = {"method": sweep["method"], "points": rows, "parents": parent_rows,
+               "heldout_overlap_docs": sweep["heldout_overlap_docs"], **_best(rows)}
+    run.finish(metrics, outputs={"sweep": out / "sweep.json", **{r["label"]: r["path"] for r in rows}},
+               manifest={"heldout_overlap_docs": sweep["heldout_overlap_docs"]})
     return metrics
 
 

@@ -2,48 +2,67 @@
 
 Merging pulls the CPT model's domain knowledge (low perplexity on German medical text) back
 together with the instruct parent's ability to follow instructions; the sweep table shows both
-for every interpolation factor. Both use the sample's held-out data only:
+for every interpolation factor. Both use the held-out data named in the merge config
+(``eval.heldout``, ``eval.instructions_data``) — the user's own held-out set at any scale:
 
-- perplexity: German test documents with gold medical score >= 4 (`labelled_docs("test")`);
+- perplexity: the held-out documents, minus every document that a parent model was trained on
+  (by id or normalised text, from the parents' definemed training indexes), counted as
+  ``heldout_overlap_docs``;
 - instruction following: share of verifiable constraints passed (strict and loose, IFEval-style)
-  on the first sample instructions that have constraints, answered by greedy chat generation.
+  on the first instructions that have constraints, answered by greedy chat generation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from definemed.data.heldout import DocIndex, exclude_training
 from definemed.merge.config import MergeEvalConfig
 from definemed.runs import atomic_write_json, read_json
 
-MIN_MEDICAL = 4
+
+@dataclass
+class EvalData:
+    """The sweep's evaluation data, loaded once and shared by every model of the sweep."""
+
+    texts: list[str]
+    items: list
+    heldout_overlap_docs: int
+
+    def key(self) -> str:
+        """Hash of the data itself: a cached score of other data is never reused."""
+        blob = json.dumps({"texts": self.texts, "items": [i.model_dump(mode="json") for i in self.items]},
+                          sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def medical_test_texts(n: int) -> list[str]:
-    from definemed.data.sample import heldout_texts
-
-    return heldout_texts(n, min_medical=MIN_MEDICAL)["medical"]
-
-
-def constrained_instructions(n: int) -> list:
+def load_eval_data(settings: MergeEvalConfig, training: Optional[DocIndex]) -> EvalData:
     from definemed.data.sample import load_instructions
+    from definemed.data.sources import load_docs
+    from definemed.errors import UserError
 
-    return [item for item in load_instructions() if item.constraints][:n]
+    docs, overlap = exclude_training(load_docs(settings.heldout, limit=False), training)
+    texts = [d.text for d in docs][: min(n for n in (settings.heldout.max_docs, settings.docs) if n)]
+    if not texts:
+        raise UserError(f"eval.heldout: no held-out documents left in {settings.heldout.path} "
+                        f"({overlap} were training data of a parent)")
+    items = [item for item in load_instructions(settings.instructions_data) if item.constraints]
+    return EvalData(texts, items[: settings.instructions], overlap)
 
 
-def evaluate(model, tok, settings: MergeEvalConfig) -> dict:
-    """Perplexity on medical test texts and the constraint pass rates of greedy answers."""
+def evaluate(model, tok, settings: MergeEvalConfig, data: EvalData) -> dict:
+    """Perplexity on the held-out texts and the constraint pass rates of greedy answers."""
     from definemed.eval.generate import user_text
     from definemed.eval.ifeval import check_constraints
     from definemed.eval.perplexity import perplexity
     from definemed.models.chat import GenerationSettings, build_messages, generate_chat
 
-    ppl = perplexity(model, tok, medical_test_texts(settings.docs), max_length=settings.max_length,
-                     batch_size=settings.batch_size)
-    items = constrained_instructions(settings.instructions)
+    ppl = perplexity(model, tok, data.texts, max_length=settings.max_length, batch_size=settings.batch_size)
+    items = data.items
     answers = generate_chat(model, tok, [build_messages(user_text(i), settings.system_prompt) for i in items],
                             GenerationSettings(max_new_tokens=settings.max_new_tokens),
                             batch_size=settings.batch_size)
@@ -55,6 +74,7 @@ def evaluate(model, tok, settings: MergeEvalConfig) -> dict:
         rows.append({"id": item.id, "answer": ans["text"], "hit_limit": ans["hit_limit"], "checks": results})
     n = sum(len(r["checks"]) for r in rows)
     return {"medical_ppl": ppl["ppl"], "medical_nll": ppl["nll"], "tokens": ppl["tokens"], "docs": ppl["docs"],
+            "heldout_overlap_docs": data.heldout_overlap_docs,
             "if_strict": strict / n if n else None, "if_loose": loose / n if n else None,
             "constraints": n, "instructions": len(rows), "answers": rows}
 
@@ -64,13 +84,13 @@ def fingerprint(settings: MergeEvalConfig, model_id: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def cached_or_evaluate(path: Path, settings: MergeEvalConfig, model_id: str, load) -> dict:
+def cached_or_evaluate(path: Path, settings: MergeEvalConfig, model_id: str, load, data: EvalData) -> dict:
     """Reuse ``path`` if it was computed with the same settings for the same model, else run.
 
     ``load`` returns (model, tokenizer) and is only called on a cache miss, so a resumed sweep
     never reloads a model it has already scored.
     """
-    fp = fingerprint(settings, model_id)
+    fp = fingerprint(settings, f"{model_id}|data:{data.key()}")
     if path.exists():
         try:
             cached = read_json(path)
@@ -79,7 +99,7 @@ def cached_or_evaluate(path: Path, settings: MergeEvalConfig, model_id: str, loa
         except (OSError, json.JSONDecodeError, KeyError):
             pass
     model, tok = load()
-    result = evaluate(model, tok, settings)
+    result = evaluate(model, tok, settings, data)
     atomic_write_json(path, {"fingerprint": fp, "result": result})
     return result
 
