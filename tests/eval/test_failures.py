@@ -5,15 +5,50 @@ import pytest
 from definemed.data import sample
 from definemed.data.io import read_jsonl
 from definemed.data.schemas import InstructionItem
-from definemed.eval.failures import analyse_model, leakage, refers_to_professional, repetition
-from definemed.eval.language_mixing import checkable, langid_accuracy, mixing
+from definemed.eval.failures import analyse_model, leakage, method, refers_to_professional, repetition
+from definemed.eval.language_mixing import checkable, foreign_detection, langid_accuracy, mixing
+
+
+def _langid_rows():
+    return read_jsonl(sample.sample_dir() / "eval" / "langid_sentences.jsonl")
 
 
 def test_langid_accuracy_on_the_projects_mixed_sentences():
-    rows = read_jsonl(sample.sample_dir() / "eval" / "langid_sentences.jsonl")
-    assert len(rows) >= 30 and {r["lang"] for r in rows} >= {"de", "en"}
+    rows = _langid_rows()
+    assert len(rows) >= 90 and {r["lang"] for r in rows} >= {"de", "en", "fr", "es", "it", "nl"}
     res = langid_accuracy(rows)
-    assert res["accuracy"] >= 0.9, res["misses"]
+    assert res["accuracy"] >= 0.95 and res["undecided"] <= 15, res["misses"]
+
+
+def test_foreign_sentence_detection_precision_and_recall():
+    res = foreign_detection(_langid_rows())
+    assert res["foreign"] >= 25
+    assert res["precision"] >= 0.95 and res["recall"] >= 0.95, res
+
+
+@pytest.mark.parametrize("sentence", [
+    "Carcinoma in situ der Cervix uteri.",
+    "Ileus bei Hernia inguinalis incarcerata.",
+    "Morbus Basedow mit Struma diffusa.",
+    "Ulcus duodeni mit Helicobacter pylori Nachweis.",
+    "Fractura radii loco typico links.",
+    "Diabetes insipidus centralis nach Trauma.",
+])
+def test_medical_latin_in_german_is_not_foreign(sentence):
+    assert mixing(sentence)["foreign"] == []
+
+
+def test_foreign_sentences_with_medical_latin_are_still_found():
+    m = mixing("The biopsy confirmed a carcinoma in situ of the cervix. "
+               "La paciente tiene diabetes mellitus tipo dos desde hace años.")
+    assert [f["lang"] for f in m["foreign"]] == ["en", "es"]
+
+
+def test_method_section_records_the_detector_check_and_ifeval_deviations():
+    m = method()
+    check = m["language_mixing"]["foreign_sentence_detection"]
+    assert check["n"] == len(_langid_rows()) and 0.95 <= check["precision"] <= 1 and 0.95 <= check["recall"] <= 1
+    assert "IFEval" in m["instruction_following"]["reference"] and m["instruction_following"]["deviations"]
 
 
 def test_mixing_finds_the_english_sentence_in_a_german_answer():

@@ -25,8 +25,10 @@ from collections import Counter
 import numpy as np
 
 from definemed.eval.bootstrap import mean_with_ci
+from definemed.eval.ifeval import DEVIATIONS as IFEVAL_DEVIATIONS
+from definemed.eval.ifeval import REFERENCE as IFEVAL_REFERENCE
 from definemed.eval.ifeval import check_constraints, words
-from definemed.eval.language_mixing import mixing
+from definemed.eval.language_mixing import foreign_detection, mixing
 
 LEAKAGE_PATTERNS = {
     "im_start/im_end": r"<\|im_(start|end)\|>",
@@ -156,3 +158,18 @@ def analyse_model(rows: dict[str, dict], items: dict, baseline: dict[str, dict] 
               "repetition": repetition_report, "template_leakage": leakage_report,
               "instruction_following": instruction}
     return report, examples
+
+
+def method() -> dict:
+    """How the rates were measured, for failures.json's ``method`` section (the report shows it):
+    the IFEval reference and our deviations, and the language-mixing detector's precision and
+    recall for "not German" on the project's labelled sentences."""
+    from definemed.data import sample
+    from definemed.data.io import read_jsonl
+
+    rows = read_jsonl(sample.sample_dir() / "eval" / "langid_sentences.jsonl")
+    check = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in foreign_detection(rows).items()}
+    return {"instruction_following": {"reference": IFEVAL_REFERENCE, "deviations": IFEVAL_DEVIATIONS},
+            "language_mixing": {"rule": "per sentence: medical Latin masked, then lingua (definemed.eval.language_mixing)",
+                                "foreign_sentence_detection": {"data": "data/sample/eval/langid_sentences.jsonl",
+                                                               **check}}}

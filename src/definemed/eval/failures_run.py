@@ -17,7 +17,7 @@ from definemed.config import StrictModel
 from definemed.data.sample import instructions_path, load_instructions
 from definemed.errors import UserError
 from definemed.eval.answer_files import load_answer_files
-from definemed.eval.failures import analyse_model
+from definemed.eval.failures import analyse_model, method
 from definemed.eval.rundir import EvalRun
 from definemed.runs import atomic_write_json, atomic_write_text
 
@@ -63,7 +63,7 @@ def run_failures(cfg: FailuresConfig) -> dict:
             examples += [{"model": label, **e} for e in ex]
             advance()
     out = cfg.output_dir
-    atomic_write_json(out / "failures.json", {"models": reports, "baseline": cfg.baseline})
+    atomic_write_json(out / "failures.json", {"models": reports, "baseline": cfg.baseline, "method": method()})
     atomic_write_text(out / "failures_examples.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
     metrics = {label: _headline(r) for label, r in reports.items()}
     run.finish(metrics, outputs={"failures": out / "failures.json", "failures_examples": out / "failures_examples.jsonl"})

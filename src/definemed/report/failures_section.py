@@ -9,6 +9,8 @@ untrusted model output: they are only ever inserted as escaped text.
 
 from __future__ import annotations
 
+import json
+
 from definemed.report.html import Html, ci, details, join, note, num, pct, table, tag
 from definemed.report.load import Run
 from definemed.report.models import ModelNames
@@ -83,6 +85,8 @@ def _one_run(run: Run, names: ModelNames, findings: Findings) -> list[Html]:
         out.append(table(["constraint"] + [names.cell(m) for m in models],
                          [[t] + [f"{pct(_mean(r, t, 'strict'))} / {pct(_mean(r, t, 'loose'))}"
                                  for r in models.values()] for t in by_type]))
+    out += [tag("p", f"Method, {k.replace('_', ' ')}: {json.dumps(v, ensure_ascii=False)}", cls="meta")
+            for k, v in (data.get("method") or {}).items()]
     langs = {m: _get(r, ("language_mixing", "foreign_languages")) or {} for m, r in models.items()}
     if any(langs.values()):
         out.append(tag("p", "foreign languages detected (sentences): " + "; ".join(

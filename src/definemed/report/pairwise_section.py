@@ -29,6 +29,14 @@ def _consistency(pairs: list[dict]) -> float | None:
     return num_ / den if den else None
 
 
+def _lc_method(pairs: list[dict]) -> list[Html]:
+    """One line per distinct LC method and its deviations from AlpacaEval (`definemed.eval.lc_winrate`)."""
+    seen = dict.fromkeys((str(lc.get("method")), tuple(map(str, lc.get("deviations") or ())))
+                         for p in pairs if isinstance(lc := p.get("lc_win_rate"), dict) and lc.get("method"))
+    return [tag("p", f"LC method: {m}. Deviations from AlpacaEval: {'; '.join(d) or 'none'}.", cls="meta")
+            for m, d in seen]
+
+
 def _judge(run: Run, judge: str, entry: dict, labels: list[str], names: ModelNames, findings: Findings) -> list[Html]:
     nm = lambda label: names.name(run, label)  # noqa: E731
     pairs = [p for p in entry.get("pairs", []) if isinstance(p, dict)]
@@ -60,6 +68,7 @@ def _judge(run: Run, judge: str, entry: dict, labels: list[str], names: ModelNam
                         "The length-controlled (LC) win-rate is the win-rate predicted at equal answer length "
                         "(AlpacaEval-LC); a positive length coefficient means the judge favours the longer answer.",
                    cls="meta"))
+    out += _lc_method(pairs)
     pair_names = [f"{nm(p.get('a', '?'))} vs {nm(p.get('b', '?'))}" for p in pairs]
     out.append(stacked_outcomes([(n, p.get("wins", 0), p.get("ties", 0), p.get("losses", 0))
                                  for n, p in zip(pair_names, pairs)], "Outcomes per pair, from model A's view"))
