@@ -64,7 +64,7 @@ def test_method_and_deviations_are_named():
     assert "AlpacaEval" in res["method"]
     assert any("instruction-difficulty" in d for d in res["deviations"])
     assert not any(d.startswith("length difference in") for d in res["deviations"])  # characters: as AlpacaEval
-    words = lc_win_rate(TABLE["scores"], TABLE["len_a"], TABLE["len_b"], n_boot=2)  # default unit: words
+    words = lc_win_rate(TABLE["scores"], TABLE["len_a"], TABLE["len_b"], n_boot=2, unit="words")
     assert "length difference in words (AlpacaEval: characters)" in words["deviations"]
     few = lc_win_rate([1, 0, 1], [10, 20, 30], [5, 5, 5], n_boot=2, unit="characters")
     assert few["C"] == 100.0 and any("no cross-validation" in d for d in few["deviations"])

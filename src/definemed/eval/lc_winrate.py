@@ -110,11 +110,11 @@ def fit_lc(y: np.ndarray, delta: np.ndarray) -> dict:
     return {"lc": lc, "length_coef": float(coef[0]), "C": C, "sd": sd, "cv": cv}
 
 
-def lc_win_rate(scores, len_a, len_b, seed: int = 0, n_boot: int = 1000, unit: str = "words") -> dict:
+def lc_win_rate(scores, len_a, len_b, seed: int = 0, n_boot: int = 1000, unit: str = "characters") -> dict:
     """{"mean", "ci_low", "ci_high", "n", "length_coef", "C", "method", "deviations"}: the win-rate
     of A at equal length. ``len_a``/``len_b`` are answer lengths in ``unit``; pass characters
-    (``len(answer)``) and ``unit="characters"`` to measure length as AlpacaEval does. The default
-    is "words" only because that is what older callers pass; it is then listed as a deviation."""
+    (``len(answer)``, the default) to measure length as AlpacaEval does; any other unit is listed
+    as a deviation."""
     y = np.asarray(scores, dtype=float)
     delta = np.asarray(len_a, dtype=float) - np.asarray(len_b, dtype=float)
     n_boot = min(n_boot, MAX_BOOT)

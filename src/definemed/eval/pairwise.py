@@ -21,7 +21,6 @@ from pydantic import Field
 
 from definemed.config import StrictModel
 from definemed.eval.bootstrap import mean_with_ci
-from definemed.eval.ifeval import words
 from definemed.eval.judge import Comparison, LLMJudge
 from definemed.eval.lc_winrate import lc_win_rate
 from definemed.llm.base import BackendConfig
@@ -81,8 +80,9 @@ def summarise_pair(outcomes: list[dict], items: list[dict], seed: int = 0, n_boo
         "wins": sum(o["verdict"] == "X" for o, _ in ok), "ties": sum(o["verdict"] == "tie" for o, _ in ok),
         "losses": sum(o["verdict"] == "Y" for o, _ in ok),
         "win_rate": mean_with_ci(scores, seed=seed, n_boot=n_boot),
-        "lc_win_rate": lc_win_rate(scores, [len(words(it["x"])) for _, it in ok],
-                                   [len(words(it["y"])) for _, it in ok], seed=seed, n_boot=n_boot),
+        # AlpacaEval measures length in characters
+        "lc_win_rate": lc_win_rate(scores, [len(it["x"]) for _, it in ok], [len(it["y"]) for _, it in ok],
+                                   seed=seed, n_boot=n_boot, unit="characters"),
         "position_consistency": mean_with_ci(consistent, seed=seed, n_boot=n_boot) if consistent else None,
     }
 
