@@ -182,8 +182,19 @@ def _eval_models(cfg: DemoConfig) -> dict[str, str]:
     return models
 
 
+def _cpt_of_instruct(cfg: DemoConfig) -> bool:
+    """Did this run continually pre-train the very model that the merge uses as instruct parent
+    (the demo: no base sibling of the bundled model exists), rather than its base sibling?"""
+    configs = stage_configs(cfg)
+    train, merge = configs.get("train"), configs.get("merge")
+    if train is None:
+        return False
+    instruct = merge.models.instruct if merge is not None and merge.models is not None else cfg.model
+    return train.model == instruct  # as written in the configs: resolving a hub id would download it
+
+
 def _run_eval_stage(cfg: DemoConfig) -> dict:
-    from definemed.eval.study import study_rows, study_table
+    from definemed.eval.study import study_notes, study_rows, study_table
     from definemed.eval.suite import run_suite
     from definemed.runs import atomic_write_json, read_json
 
@@ -199,8 +210,9 @@ def _run_eval_stage(cfg: DemoConfig) -> dict:
     rows = study_rows(read_json(train_metrics) if train_metrics.exists() else None, metrics,
                       read_json(folder / "failures.json"), read_json(folder / "pairwise.json"), labels,
                       read_json(sweep) if sweep.exists() else None)
-    atomic_write_json(folder / "study.json", {"labels": labels, "rows": rows})
-    out.print(study_table(rows, labels))
+    notes = study_notes(_cpt_of_instruct(cfg))
+    atomic_write_json(folder / "study.json", {"labels": labels, "rows": rows, "notes": notes})
+    out.print(study_table(rows, labels, notes))
     return metrics
 
 

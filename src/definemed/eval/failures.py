@@ -104,6 +104,11 @@ def analyse_model(rows: dict[str, dict], items: dict, baseline: dict[str, dict] 
         "median_words": float(np.median(list(n_words.values()))) if ids else float("nan"),
         "ratio_to_reference": mean_with_ci(ref_ratio, seed=seed, n_boot=n_boot),
         "hit_token_limit": _rate([bool(rows[i].get("hit_limit")) for i in ids], seed, n_boot),
+        # words per answer measures the token limit when answers are cut off: the share that
+        # stopped on their own, and their length, say what the model itself chose
+        "stopped_on_own": _rate([not rows[i].get("hit_limit") for i in ids], seed, n_boot),
+        "words_per_stopped_answer": mean_with_ci([n_words[i] for i in ids if not rows[i].get("hit_limit")],
+                                                 seed=seed, n_boot=n_boot),
     }
     if baseline is not None:
         common = [i for i in ids if i in baseline and words(baseline[i]["answer"])]

@@ -160,13 +160,14 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
     from contextlib import nullcontext
 
     from definemed.data.sample import load_instructions
+    from definemed.data.subsets import stratified_subset
 
     if not cfg.data.is_file():
         raise UserError(f"instruction data not found: {cfg.data}")
     if cfg.backend == "openai" and not cfg.base_url:
         raise UserError("backend 'openai' needs base_url, e.g. http://localhost:8000/v1")
     items = load_instructions(cfg.data)
-    items = items[:cfg.limit] if cfg.limit else items
+    items = stratified_subset(items, cfg.limit, key=lambda i: i.category, seed=cfg.seed)
     run = EvalRun(cfg.output_dir, "generate").start(cfg, seed=cfg.seed, inputs={"data": cfg.data})
     metrics, outputs = {}, {}
     for label, ref in model_labels(cfg.models):

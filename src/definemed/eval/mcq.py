@@ -100,11 +100,14 @@ def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
     """
     from contextlib import nullcontext
 
+    from collections import Counter
+
     from definemed.data.io import read_jsonl, write_jsonl
+    from definemed.data.subsets import stratified_subset
     from definemed.models import load_causal_lm
 
     items_all = mcq_data.load_items(cfg.data)
-    items = items_all[:cfg.limit] if cfg.limit else items_all
+    items = stratified_subset(items_all, cfg.limit, key=lambda q: q.subject, seed=cfg.seed)
     pool = mcq_data.load_items(cfg.fewshot_data) if cfg.fewshot_data else items_all
     run = EvalRun(cfg.output_dir, "mcq").start(cfg, seed=cfg.seed, inputs={
         "data": cfg.data, **({"fewshot_data": cfg.fewshot_data} if cfg.fewshot_data else {})})
@@ -129,7 +132,12 @@ def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
         results[label] = {"model_ref": str(ref), "key": key, **summarize(rows, cfg.seed, cfg.n_boot),
                           "seconds": round(seconds, 3), "items_per_s": round(len(rows) / seconds, 3)}
         del model
-    summary = {"data": str(cfg.data), "items": len(items), "shots": cfg.shots, "target": cfg.target,
+    summary = {"data": str(cfg.data), "items": len(items), "items_in_file": len(items_all),
+               "subset": "stratified by subject" if len(items) < len(items_all) else "all",
+               # expected accuracy of guessing, from each item's own number of options
+               "chance": sum(1 / len(q.choices) for q in items) / len(items),
+               "options": dict(sorted(Counter(len(q.choices) for q in items).items())),
+               "shots": cfg.shots, "target": cfg.target,
                "chat_template": cfg.chat_template, "models": results}
     atomic_write_json(out_path, summary)
     run.finish({label: {"acc": r["acc"], "acc_norm": r["acc_norm"]} for label, r in results.items()},

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from definemed.errors import UserError
 from definemed.report.failures_section import examples_section, failures_section
-from definemed.report.html import Html, page, section, table, tag
+from definemed.report.html import Html, note, page, section, table, tag
 from definemed.report.load import Run, load_runs
 from definemed.report.mcq_section import mcq_section
 from definemed.report.models import ModelNames
@@ -35,7 +35,9 @@ def study_section(runs: list[Run]) -> list[Html]:
         labels = study["labels"]
         out.append(table(["question", "measure", *labels],
                          [[r["question"], r["measure"], *[r.get(k, "–") for k in labels]] for r in study["rows"]],
-                         caption="95% bootstrap confidence intervals in brackets; small samples, read them as such."))
+                         caption="95% bootstrap confidence intervals in brackets, n = items; small samples, "
+                                 "read them as such."))
+        out += [note(text) for text in study.get("notes") or []]
     return out
 
 
