@@ -47,9 +47,10 @@ def test_folder_hash_changes_with_content(tmp_path):
     atomic_write_text(tmp_path / "d" / "x", "1")
     h1 = sha256_path(tmp_path / "d")
     atomic_write_text(tmp_path / "d" / "x", "2")
-    assert sha256_path(tmp_path / "d") != h1
-    os.rename(tmp_path / "d" / "x", tmp_path / "d" / "y")
-    assert sha256_path(tmp_path / "d") not in (h1,)
+    h2 = sha256_path(tmp_path / "d")
+    assert h2 != h1
+    os.rename(tmp_path / "d" / "x", tmp_path / "d" / "y")  # same content under another name
+    assert sha256_path(tmp_path / "d") != h2
 
 
 def test_reuse_returns_metrics_of_a_finished_run_and_refuses_other_configs(tmp_path):
