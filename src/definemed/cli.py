@@ -185,21 +185,21 @@ def eval_perplexity(
     max_docs: int = typer.Option(100, min=1),
     max_length: int = typer.Option(512, min=16),
 ):
-    """Token-weighted perplexity of a model on documents."""
+    """Token-weighted perplexity of a model on documents. Documents that a definemed-trained (or
+    merged) model saw in training are excluded and counted (heldout_overlap_docs)."""
     from definemed.console import out, progress_bar
-    from definemed.data.io import read_jsonl, read_parquet_rows
+    from definemed.data.heldout import exclude_training, model_training_index
+    from definemed.data.sources import TextSource, load_docs
     from definemed.eval.perplexity import perplexity
-    from definemed.models import load_causal_lm
+    from definemed.models import load_causal_lm, resolve_model
 
-    if not data.exists():
-        raise UserError(f"data not found: {data}")
-    rows = read_jsonl(data) if data.suffix == ".jsonl" else read_parquet_rows(data, columns=["text"])
-    if rows and "text" not in rows[0]:
-        raise UserError(f"{data}: no 'text' column")
-    m, tok = load_causal_lm(model)
+    docs = load_docs(TextSource(path=str(data)))
+    path = resolve_model(model)
+    docs, overlap = exclude_training(docs, model_training_index(path))
+    m, tok = load_causal_lm(path)
     with progress_bar("perplexity", total=None) as advance:
-        res = perplexity(m, tok, [r["text"] for r in rows[:max_docs]], max_length=max_length, progress=advance)
-    out.print_json(data=res)
+        res = perplexity(m, tok, [d.text for d in docs[:max_docs]], max_length=max_length, progress=advance)
+    out.print_json(data={**res, "heldout_overlap_docs": overlap})
 
 
 @eval_app.command("mcq")

@@ -167,7 +167,7 @@ def test_heldout_documents_that_are_training_data_are_excluded_and_counted(tiny_
     medical = _test_docs(min_medical=4)
     assert leaked and len(leaked) < len(medical)
     data = [{"path": DOCS, "gold_labels": GOLD, "split": "test", "min_medical": 5, "lang": "de"}]
-    m = train(validate_config(TrainConfig, train_config(tmp_path / "r", tiny_model, data=data, max_steps=2,
+    m = train(validate_config(TrainConfig, train_config(tmp_path / "r", tiny_model, data=data, max_steps=2, warmup_steps=1,
                                                         heldout_max_docs=100)))
     assert m["heldout_overlap_docs"] == {"medical": len(leaked)}
     assert m["heldout_docs"] == {"medical": len(medical) - len(leaked)}
@@ -176,6 +176,11 @@ def test_heldout_documents_that_are_training_data_are_excluded_and_counted(tiny_
     index = model_training_index(tmp_path / "r" / "final")
     assert index is not None and len(index) == len(leaked)
     assert index.contains(Doc(leaked[0], "any text")) and not index.contains(Doc("nope", "any text"))
+    # `definemed eval perplexity` on the whole sample drops the same documents for this model
+    res = run_cli("eval", "perplexity", DOCS, "--model", tmp_path / "r" / "final", "--max-docs", "2",
+                  "--max-length", "32")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["heldout_overlap_docs"] == len(leaked)
 
 
 def test_heldout_overlap_is_found_by_normalised_text_under_another_id(tiny_model, tmp_path):
@@ -192,7 +197,7 @@ def test_heldout_overlap_is_found_by_normalised_text_under_another_id(tiny_model
                           + json.dumps({"id": "other-crawl-2", "text": by_id[medical[1]]}) + "\n")
     data = [{"path": str(train_file)}]
     m = train(validate_config(TrainConfig, train_config(tmp_path / "r", tiny_model, data=data, seq_len=16,
-                                                        max_steps=2, heldout_max_docs=100)))
+                                                        max_steps=2, warmup_steps=1, heldout_max_docs=100)))
     assert m["heldout_overlap_docs"] == {"medical": 2}
     assert m["heldout_docs"] == {"medical": len(medical) - 2}
 
@@ -202,5 +207,5 @@ def test_disjoint_training_data_reports_zero_overlap(tiny_model, tmp_path):
     from definemed.train.config import TrainConfig
     from definemed.train.loop import train
 
-    m = train(validate_config(TrainConfig, train_config(tmp_path / "r", tiny_model, max_steps=2)))
+    m = train(validate_config(TrainConfig, train_config(tmp_path / "r", tiny_model, max_steps=2, warmup_steps=1)))
     assert m["heldout_overlap_docs"] == {"medical": 0} and m["heldout_docs"] == {"medical": 3}
