@@ -20,6 +20,7 @@ from definemed.corpus.config import CorpusConfig
 from definemed.data.schemas import FINEWEB2_COLUMNS
 
 from .fakes import GullibleBackend
+from .test_resume_stats import comparable
 
 GOLD = str(ROOT / "data/sample/labels/fineweb2_deu_gold.jsonl")
 
@@ -120,6 +121,7 @@ def test_resume_after_sigkill_gives_identical_output(tmp_path):
     res = run_cli("corpus", "run", cfg)
     assert res.returncode == 0, res.stderr[-2000:]
     assert read_shards(killed_dir) == expected  # same documents, same order, same scores
+    assert comparable(killed_dir) == comparable(tmp_path / "clean")  # stats.json and card count every task
     assert "already been completed" in res.stderr or "Skipping" in res.stderr
 
     again = run_cli("corpus", "run", cfg)  # finished + same config: a no-op

@@ -29,6 +29,7 @@ from definemed.corpus.readers import make_reader, preflight
 from definemed.corpus.scoring import ClassifierScorer, ScoreThresholdFilter
 from definemed.corpus.stats import collect_stats
 from definemed.corpus.tally import Tally, TokenCounter
+from definemed.corpus.task_stats import timings
 from definemed.corpus.writers import exclusion_writer, intermediate_writer, shard_writer
 from definemed.errors import UserError
 from definemed.runs import RunDir, atomic_write_json
@@ -95,11 +96,10 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     _classify_dedup_write(cfg, out, excluded, [*final_checks, Tally("output", counter),
                                                 shard_writer(str(out / "shards"))])
 
-    from definemed.corpus.executors import PHASE_SECONDS
-
+    # every count from the per-task files of all tasks, whichever invocation ran them (resume-safe)
     stats = collect_stats(logs)
     stats["compliance"] = collect_compliance_stats(logs)
-    stats["phase_seconds"] = dict(PHASE_SECONDS)
+    stats.update(timings(logs))
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)
