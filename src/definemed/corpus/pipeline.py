@@ -1,6 +1,7 @@
 """`definemed corpus run`: the FineMed-de pipeline, phase by phase, resumable.
 
-    1 prefilter   read → input guard → language/length/function words/boilerplate → work/prefiltered
+    1 prefilter   read → held-out exclusion → input guard → language/length/function words/boilerplate
+                  → opt-outs                                                → work/prefiltered
     2 annotate    LLM scores for a deterministic sample (cached)            → annotations/
     3 classifier  train on annotator or gold labels, held-out P/R/F1        → classifier/
     4 classify    score every document, keep those above the threshold,    → work/classified
@@ -24,6 +25,8 @@ from definemed.corpus.compliance import collect_compliance_stats, compliance_ste
 from definemed.corpus.config import CorpusConfig
 from definemed.corpus.dedup import FastMinhashSignature, minhash_config
 from definemed.corpus.executors import run_phase
+from definemed.corpus.heldout import FOLDER as HELDOUT_FOLDER
+from definemed.corpus.heldout import HeldOutFilter, heldout_reasons
 from definemed.corpus.prefilters import make_prefilters
 from definemed.corpus.readers import make_reader, preflight
 from definemed.corpus.scoring import ClassifierScorer, ScoreThresholdFilter
@@ -80,8 +83,9 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     excluded = lambda name: exclusion_writer(str(work / "excluded" / name))  # noqa: E731
     rights, final_checks = compliance_steps(cfg.compliance, excluded)  # opt-outs; decontamination + PII
     run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob),
-               Tally("input", every), *make_prefilters(cfg.prefilter, excluded), *rights, Tally("prefiltered"),
-               intermediate_writer(str(work / "prefiltered"))], ex, logs / "prefilter", "prefilter")
+               Tally("input", every), *_heldout_steps(cfg, excluded), *make_prefilters(cfg.prefilter, excluded),
+               *rights, Tally("prefiltered"), intermediate_writer(str(work / "prefiltered"))],
+              ex, logs / "prefilter", "prefilter")
 
     console.print("[bold]corpus 2/5[/] LLM annotation of a sample")
     from definemed.corpus.annotate_phase import annotate_phase
@@ -111,6 +115,15 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
 
     write_dataset_card(out)  # README.md: the Hugging Face dataset card (`definemed corpus card` rewrites it)
     return metrics
+
+
+def _heldout_steps(cfg: CorpusConfig, excluded) -> list:
+    """The held-out exclusion, first after the reader (and the `input` tally that counts what was read)."""
+    i = cfg.input
+    if i.exclude_ids is None and not i.exclude_split:
+        return []
+    reasons = heldout_reasons(i.exclude_ids, i.exclude_split, i.split_labels)
+    return [HeldOutFilter(reasons, exclusion_writer=excluded(HELDOUT_FOLDER))]
 
 
 def _classify_dedup_write(cfg: CorpusConfig, out: Path, excluded, output: list) -> None:

@@ -24,6 +24,7 @@ def collect_stats(logs: Path) -> dict:
     steps: list[dict] = []
     histogram = [0] * HISTOGRAM_BINS
     reader: dict[str, int] = {}
+    heldout: dict[str, int] = {}
     for phase in PHASES:
         for step in phase_stats(logs / phase):
             name, st = step["name"], step.get("stats", {})
@@ -43,6 +44,9 @@ def collect_stats(logs: Path) -> dict:
                     histogram[int(k.rsplit("_", 1)[1])] += _total(v)
                 if k.startswith("skipped_"):
                     reader[k] = reader.get(k, 0) + _total(v)
-    return {"points": points, "steps": steps, "skipped_by_reader": reader,
+                if k.startswith("dropped_heldout_"):  # by reason: id (id list) / split (split labels)
+                    key = k[len("dropped_heldout_"):]
+                    heldout[key] = heldout.get(key, 0) + _total(v)
+    return {"points": points, "steps": steps, "skipped_by_reader": reader, "heldout_excluded": heldout,
             "score_histogram": {"bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],
                                 "counts": histogram}}
