@@ -17,6 +17,8 @@ import yaml
 from conftest import ROOT, run_cli
 from definemed.config import validate_config
 from definemed.corpus.config import CorpusConfig
+from definemed.corpus.labels import iter_intermediate
+from definemed.corpus.writers import read_excluded
 from definemed.data.schemas import FINEWEB2_COLUMNS
 
 from .fakes import GullibleBackend
@@ -79,12 +81,14 @@ def test_full_run_with_annotator_labels(tmp_path):
     assert metrics["classifier"]["test_vs_gold"]["n"] >= 40
     # provenance: every kept document keeps its FineWeb2 id, url, dump and WARC path
     assert all(r["id"].startswith("<urn:uuid:") and r["url"] and r["dump"] and r["file_path"] for r in rows)
-    # syndicated copies: at most one of each near-duplicate pair survives
-    labels = [json.loads(line) for line in open(GOLD)]
-    kept = {r["id"] for r in rows}
-    for lab in labels:
-        if lab["near_duplicate_of"]:
-            assert not (lab["id"] in kept and lab["near_duplicate_of"] in kept)
+    # syndicated copies: of each planted pair that reaches dedup, exactly the copy read later is removed
+    # (datatrove keeps a cluster's first document); fails if dedup is off or its signatures are wrong
+    order = {d["id"]: n for n, d in enumerate(iter_intermediate(out / "work" / "classified"))}
+    pairs = [(lab["id"], lab["near_duplicate_of"]) for lab in map(json.loads, open(GOLD)) if lab["near_duplicate_of"]]
+    expected = {max(pair, key=order.__getitem__) for pair in pairs if all(i in order for i in pair)}
+    removed = {d.id for d in read_excluded(out / "work" / "excluded" / "near_duplicates")}
+    assert expected and removed == expected
+    assert not removed & {r["id"] for r in rows}
     for f in ("config.yaml", "manifest.json", "metrics.json", "run.log", "classifier/classifier.safetensors"):
         assert (out / f).exists(), f
 

@@ -149,6 +149,8 @@ def _scoring(cfg: dict, stats: dict) -> str:
     if d.get("enabled", True):
         lines.append(f"- Near-duplicates: datatrove MinHash, {d.get('n_grams')}-grams, {d.get('num_buckets')} buckets "
                      f"× {d.get('hashes_per_bucket')} hashes.")
+        if method := (stats.get("dedup") or {}).get("method"):
+            lines.append(f"  - method: {method}")
     return "\n".join(lines)
 
 

@@ -16,13 +16,13 @@ YAML (`input:` section):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from definemed.corpus.writers import read_excluded
 from definemed.data.io import iter_jsonl
 from definemed.errors import UserError
 
@@ -72,13 +72,4 @@ class HeldOutFilter(BaseFilter):
 
 def heldout_documents(excluded_dir: Path) -> Iterator[Document]:
     """The held-out documents as the exclusion writer kept them (text, id, metadata)."""
-    import io
-
-    import zstandard
-
-    for f in sorted((Path(excluded_dir) / FOLDER).glob("*.jsonl.zst")):
-        with open(f, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
-            for line in io.TextIOWrapper(raw, encoding="utf-8"):
-                if line.strip():
-                    d = json.loads(line)
-                    yield Document(text=d["text"], id=d["id"], metadata=d.get("metadata") or {})
+    return read_excluded(Path(excluded_dir) / FOLDER)

@@ -23,6 +23,7 @@ from datatrove.pipeline.readers import JsonlReader
 from definemed.console import console
 from definemed.corpus.compliance import collect_compliance_stats, compliance_steps
 from definemed.corpus.config import CorpusConfig
+from definemed.corpus.dedup import METHOD as DEDUP_METHOD
 from definemed.corpus.dedup import FastMinhashSignature, minhash_config
 from definemed.corpus.executors import run_phase
 from definemed.corpus.heldout import FOLDER as HELDOUT_FOLDER
@@ -104,6 +105,8 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     stats = collect_stats(logs)
     stats["compliance"] = collect_compliance_stats(logs)
     stats.update(timings(logs))
+    if cfg.dedup.enabled:
+        stats["dedup"] = {"method": DEDUP_METHOD}
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)
