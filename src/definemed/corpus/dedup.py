@@ -14,8 +14,12 @@ Deviation from datatrove's default for German (named in stats.json `dedup.method
 datatrove assigns spaCy's German tokenizer to `deu`; we split the simplified text on whitespace
 (`WhitespaceWordTokenizer`), which needs no spaCy. After `simplify_text` has replaced punctuation
 with spaces, the two differ only where spaCy splits inside a whitespace token (symbols such as
-`€`, `§`, `°`, `²`, and a few suffix rules); see `SPACY_DIFFERENCE` for the difference measured
-on the bundled sample.
+`€`, `§`, `°`, `®`, emoji, and units after numbers: `0mg` → `0 mg`). Measured on the bundled sample
+(364 pages, datatrove 0.10.1, spaCy 3.8 `de`): 39 pages get a different word list, the mean
+Jaccard similarity of a page's shingle sets under the two tokenizers is 0.990 (min 0.42, a page
+of star ratings), and the LSH candidate pairs are identical (12 and 12; tested when spaCy is
+installed). Stage 1 costs ~0.7 ms per page here, ~1.0 ms with datatrove's code and the same
+tokenizer, ~8 ms with datatrove's spaCy tokenizer.
 """
 
 from __future__ import annotations
