@@ -58,7 +58,8 @@ def test_shingling_is_datatroves_simplify_text():
         assert ours.words(text) == simplify_text(text, ours.config.norm_config).split(), text
     # what datatrove's normalisation does to German: accents folded (ß stays), numbers incl. decimals → 0,
     # punctuation (also typographic quotes and dashes) → word boundary
-    assert ours.words("Die Ärztin: 1,5 mg/kg – „Café“ Größe!") == ["die", "arztin", "0", "mg", "kg", "cafe", "große"]
+    assert ours.words("Die Ärztin: 1,5 mg/kg – „Café“ Größe!") == \
+        ["die", "arztin", "0", "mg", "kg", "cafe", "große"]
 
 
 def test_spacy_tokenizer_gives_the_same_candidate_pairs_on_the_sample():
