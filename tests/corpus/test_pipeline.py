@@ -17,9 +17,12 @@ import yaml
 from conftest import ROOT, run_cli
 from definemed.config import validate_config
 from definemed.corpus.config import CorpusConfig
+from definemed.corpus.labels import iter_intermediate
+from definemed.corpus.writers import read_excluded
 from definemed.data.schemas import FINEWEB2_COLUMNS
 
 from .fakes import GullibleBackend
+from .test_resume_stats import comparable
 
 GOLD = str(ROOT / "data/sample/labels/fineweb2_deu_gold.jsonl")
 
@@ -78,12 +81,14 @@ def test_full_run_with_annotator_labels(tmp_path):
     assert metrics["classifier"]["test_vs_gold"]["n"] >= 40
     # provenance: every kept document keeps its FineWeb2 id, url, dump and WARC path
     assert all(r["id"].startswith("<urn:uuid:") and r["url"] and r["dump"] and r["file_path"] for r in rows)
-    # syndicated copies: at most one of each near-duplicate pair survives
-    labels = [json.loads(line) for line in open(GOLD)]
-    kept = {r["id"] for r in rows}
-    for lab in labels:
-        if lab["near_duplicate_of"]:
-            assert not (lab["id"] in kept and lab["near_duplicate_of"] in kept)
+    # syndicated copies: of each planted pair that reaches dedup, exactly the copy read later is removed
+    # (datatrove keeps a cluster's first document); fails if dedup is off or its signatures are wrong
+    order = {d["id"]: n for n, d in enumerate(iter_intermediate(out / "work" / "classified"))}
+    pairs = [(lab["id"], lab["near_duplicate_of"]) for lab in map(json.loads, open(GOLD)) if lab["near_duplicate_of"]]
+    expected = {max(pair, key=order.__getitem__) for pair in pairs if all(i in order for i in pair)}
+    removed = {d.id for d in read_excluded(out / "work" / "excluded" / "near_duplicates")}
+    assert expected and removed == expected
+    assert not removed & {r["id"] for r in rows}
     for f in ("config.yaml", "manifest.json", "metrics.json", "run.log", "classifier/classifier.safetensors"):
         assert (out / f).exists(), f
 
@@ -120,6 +125,7 @@ def test_resume_after_sigkill_gives_identical_output(tmp_path):
     res = run_cli("corpus", "run", cfg)
     assert res.returncode == 0, res.stderr[-2000:]
     assert read_shards(killed_dir) == expected  # same documents, same order, same scores
+    assert comparable(killed_dir) == comparable(tmp_path / "clean")  # stats.json and card count every task
     assert "already been completed" in res.stderr or "Skipping" in res.stderr
 
     again = run_cli("corpus", "run", cfg)  # finished + same config: a no-op

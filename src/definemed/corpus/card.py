@@ -67,6 +67,21 @@ def _filters(stats: dict) -> str:
            f"reason under `work/excluded/`):\n\n{steps}{tail}"
 
 
+def _heldout(cfg: dict, stats: dict) -> str:
+    i = cfg.get("input", {})
+    if not i.get("exclude_ids") and not i.get("exclude_split"):
+        return ("No held-out exclusion was configured (`input.exclude_ids` / `input.exclude_split`): evaluation "
+                "documents among the inputs are in the shards.")
+    n = stats.get("heldout_excluded") or {}
+    parts = []
+    if i.get("exclude_ids"):
+        parts.append(f"{n.get('id', 0)} listed in `{i['exclude_ids']}`")
+    if i.get("exclude_split"):
+        parts.append(f"{n.get('split', 0)} of split {', '.join(i['exclude_split'])} in `{i.get('split_labels')}`")
+    return (f"Held-out documents dropped right after the reader, before any filter (none of them is in the "
+            f"shards; kept under `work/excluded/heldout/`): {sum(n.values())} — {'; '.join(parts)}.")
+
+
 def _pii(cfg: dict, comp: dict) -> str:
     pc = cfg.get("compliance", {}).get("pii")
     counts = comp.get("pii")
@@ -134,6 +149,8 @@ def _scoring(cfg: dict, stats: dict) -> str:
     if d.get("enabled", True):
         lines.append(f"- Near-duplicates: datatrove MinHash, {d.get('n_grams')}-grams, {d.get('num_buckets')} buckets "
                      f"× {d.get('hashes_per_bucket')} hashes.")
+        if method := (stats.get("dedup") or {}).get("method"):
+            lines.append(f"  - method: {method}")
     return "\n".join(lines)
 
 
@@ -165,7 +182,7 @@ def dataset_card(run_dir: Path) -> str:
         f"{_fmt(out.get('documents'))} documents, {_fmt(out.get('tokens'))} tokens. Run finished "
         f"{manifest.get('finished') or '–'} (status: {manifest.get('status')}), seed {manifest.get('seed')}.",
         "## Sources and licences", _sources(cfg, manifest),
-        "## Filters", _filters(stats),
+        "## Filters", _heldout(cfg, stats) + "\n\n" + _filters(stats),
         "## Personal data", _pii(cfg, comp),
         "## Rights reservations (opt-out)", _optout(cfg, comp),
         "## Benchmark decontamination", _decontam(cfg, comp),

@@ -20,7 +20,7 @@ Why there: the opt-out filter needs nothing but the URL, so it runs first and no
 final, deduplicated set, so they cost nothing for documents that are dropped anyway.
 Decontamination runs before scrubbing so that it compares the text as published.
 
-Counts land in datatrove's per-phase stats: `dropped_optout_domain`, `dropped_optout_path`,
+Counts land in datatrove's per-task stats: `dropped_optout_domain`, `dropped_optout_path`,
 `dropped_contaminated` (the filters' drop reasons, which `collect_stats` already reports),
 `contaminated_<benchmark>` and `pii_<TYPE>`, `pii_documents`; `collect_compliance_stats` sums
 them over all phases for `stats.json` and the dataset card.
@@ -36,7 +36,6 @@ YAML (all optional; defaults shown):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +45,7 @@ from definemed.config import StrictModel
 from definemed.corpus.decontam import DecontamConfig, DecontaminationFilter
 from definemed.corpus.optout import OptOutConfig, OptOutFilter
 from definemed.corpus.pii import PIIConfig, PIIScrubber
+from definemed.corpus.task_stats import phase_stats
 
 __all__ = ["ComplianceConfig", "DecontamConfig", "OptOutConfig", "PIIConfig", "collect_compliance_stats",
            "compliance_steps"]
@@ -80,15 +80,16 @@ def _value(v) -> int:
 
 
 def collect_compliance_stats(logs: Path) -> dict:
-    """Compliance counters summed over every phase's datatrove `stats.json` under `logs/`:
+    """Compliance counters summed over every phase's per-task stats under `logs/` (all tasks, also
+    those of earlier invocations of a resumed run):
     {"optout": {reason: n}, "decontamination": {"dropped": n, "by_benchmark": {name: documents}},
      "pii": {"documents": n, "by_type": {TYPE: n}}}; sections with no counter are left out."""
     optout: dict[str, int] = {}
     by_bench: dict[str, int] = {}
     pii: dict[str, int] = {}
     pii_docs = contaminated_dropped = 0
-    for path in sorted(Path(logs).glob("*/stats.json")):
-        for step in json.loads(path.read_text(encoding="utf-8")):
+    for phase in sorted(p for p in Path(logs).glob("*") if p.is_dir()):
+        for step in phase_stats(phase):
             st = step.get("stats", {})
             for k, v in st.items():
                 if k.startswith("dropped_optout_"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, FilePath, ValidationInfo, field_validator, model_validator
 
 from definemed.config import StrictModel
 from definemed.corpus.annotator import AnnotatorConfig
@@ -23,6 +23,26 @@ class InputConfig(StrictModel):
     format: Literal["parquet", "jsonl"] = "parquet"
     glob: Optional[str] = None  # e.g. "deu_Latn/train/*.parquet"
     limit: int = -1  # documents per task; -1 = all
+    # held-out documents dropped right after the reader (corpus/heldout.py): an id list (.txt one per
+    # line, .jsonl with `id`) and/or splits looked up in split_labels (JSONL with `id` and `split`)
+    exclude_ids: Optional[FilePath] = None
+    split_labels: Optional[FilePath] = None  # before exclude_split: its validator reads this field
+    exclude_split: list[str] = Field(default_factory=list)
+
+    @field_validator("exclude_ids")
+    @classmethod
+    def _id_file_kind(cls, v: Optional[Path]):
+        if v is not None and v.suffix not in (".txt", ".jsonl"):
+            raise ValueError(f"{v}: expected a .txt (one id per line) or .jsonl (with 'id') file")
+        return v
+
+    @field_validator("exclude_split")
+    @classmethod
+    def _split_needs_labels(cls, v: list[str], info: ValidationInfo):
+        # a split_labels that failed its own validation is absent from info.data and reported already
+        if v and "split_labels" in info.data and info.data["split_labels"] is None:
+            raise ValueError("needs input.split_labels (a JSONL with id and split)")
+        return v
 
 
 class SlurmConfig(StrictModel):

@@ -11,19 +11,21 @@ import time
 from pathlib import Path
 
 from definemed.corpus.config import ExecutorConfig
+from definemed.corpus.task_stats import record_wall_seconds, write_phase_stats
 from definemed.errors import UserError
-
-
-PHASE_SECONDS: dict[str, float] = {}  # wall time of each phase in this process (for stats and benchmarks)
 
 
 def run_phase(pipeline: list, cfg: ExecutorConfig, logging_dir: Path, name: str, tasks: int | None = None,
               workers: int | None = None) -> None:
+    """Run one phase to completion. Its wall time is appended on disk (not kept in the process: a
+    resumed run sums the time of every invocation), and its `stats.json` is rewritten as the sum
+    over all its tasks (datatrove's covers only the tasks this invocation ran)."""
     t0 = time.time()
     try:
         _run_phase(pipeline, cfg, logging_dir, name, tasks, workers)
+        write_phase_stats(logging_dir)
     finally:
-        PHASE_SECONDS[name] = round(time.time() - t0, 3)
+        record_wall_seconds(logging_dir, time.time() - t0)
 
 
 def _run_phase(pipeline: list, cfg: ExecutorConfig, logging_dir: Path, name: str, tasks: int | None,

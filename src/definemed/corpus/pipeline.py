@@ -1,6 +1,7 @@
 """`definemed corpus run`: the FineMed-de pipeline, phase by phase, resumable.
 
-    1 prefilter   read → input guard → language/length/function words/boilerplate → work/prefiltered
+    1 prefilter   read → held-out exclusion → input guard → language/length/function words/boilerplate
+                  → opt-outs                                                → work/prefiltered
     2 annotate    LLM scores for a deterministic sample (cached)            → annotations/
     3 classifier  train on annotator or gold labels, held-out P/R/F1        → classifier/
     4 classify    score every document, keep those above the threshold,    → work/classified
@@ -22,13 +23,17 @@ from datatrove.pipeline.readers import JsonlReader
 from definemed.console import console
 from definemed.corpus.compliance import collect_compliance_stats, compliance_steps
 from definemed.corpus.config import CorpusConfig
+from definemed.corpus.dedup import METHOD as DEDUP_METHOD
 from definemed.corpus.dedup import FastMinhashSignature, minhash_config
 from definemed.corpus.executors import run_phase
+from definemed.corpus.heldout import FOLDER as HELDOUT_FOLDER
+from definemed.corpus.heldout import HeldOutFilter, heldout_reasons
 from definemed.corpus.prefilters import make_prefilters
 from definemed.corpus.readers import make_reader, preflight
 from definemed.corpus.scoring import ClassifierScorer, ScoreThresholdFilter
 from definemed.corpus.stats import collect_stats
 from definemed.corpus.tally import Tally, TokenCounter
+from definemed.corpus.task_stats import timings
 from definemed.corpus.writers import exclusion_writer, intermediate_writer, shard_writer
 from definemed.errors import UserError
 from definemed.runs import RunDir, atomic_write_json
@@ -79,8 +84,9 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     excluded = lambda name: exclusion_writer(str(work / "excluded" / name))  # noqa: E731
     rights, final_checks = compliance_steps(cfg.compliance, excluded)  # opt-outs; decontamination + PII
     run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob),
-               Tally("input", every), *make_prefilters(cfg.prefilter, excluded), *rights, Tally("prefiltered"),
-               intermediate_writer(str(work / "prefiltered"))], ex, logs / "prefilter", "prefilter")
+               Tally("input", every), *_heldout_steps(cfg, excluded), *make_prefilters(cfg.prefilter, excluded),
+               *rights, Tally("prefiltered"), intermediate_writer(str(work / "prefiltered"))],
+              ex, logs / "prefilter", "prefilter")
 
     console.print("[bold]corpus 2/5[/] LLM annotation of a sample")
     from definemed.corpus.annotate_phase import annotate_phase
@@ -95,11 +101,12 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
     _classify_dedup_write(cfg, out, excluded, [*final_checks, Tally("output", counter),
                                                 shard_writer(str(out / "shards"))])
 
-    from definemed.corpus.executors import PHASE_SECONDS
-
+    # every count from the per-task files of all tasks, whichever invocation ran them (resume-safe)
     stats = collect_stats(logs)
     stats["compliance"] = collect_compliance_stats(logs)
-    stats["phase_seconds"] = dict(PHASE_SECONDS)
+    stats.update(timings(logs))
+    if cfg.dedup.enabled:
+        stats["dedup"] = {"method": DEDUP_METHOD}
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)
@@ -111,6 +118,15 @@ def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
 
     write_dataset_card(out)  # README.md: the Hugging Face dataset card (`definemed corpus card` rewrites it)
     return metrics
+
+
+def _heldout_steps(cfg: CorpusConfig, excluded) -> list:
+    """The held-out exclusion, first after the reader (and the `input` tally that counts what was read)."""
+    i = cfg.input
+    if i.exclude_ids is None and not i.exclude_split:
+        return []
+    reasons = heldout_reasons(i.exclude_ids, i.exclude_split, i.split_labels)
+    return [HeldOutFilter(reasons, exclusion_writer=excluded(HELDOUT_FOLDER))]
 
 
 def _classify_dedup_write(cfg: CorpusConfig, out: Path, excluded, output: list) -> None:

@@ -1,14 +1,16 @@
-"""Merge datatrove's per-phase stats into one `stats.json`: documents and tokens at each point of
-the pipeline, drops by step and reason, and the classifier-score histogram."""
+"""Merge datatrove's per-task stats into one `stats.json`: documents and tokens at each point of
+the pipeline, drops by step and reason, and the classifier-score histogram. Read from the
+per-task files of all tasks (`task_stats.phase_stats`), so a resumed run counts what earlier
+invocations did."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from definemed.corpus.scoring import HISTOGRAM_BINS, SCORE_KEY
+from definemed.corpus.task_stats import phase_stats
 
-PHASES = ("prefilter", "classify", "minhash_filter")  # folders under logs/ with filters and tallies  # folders under logs/ with filters
+PHASES = ("prefilter", "classify", "minhash_filter")  # folders under logs/ with filters and tallies
 
 
 def _total(stat: dict | None) -> int:
@@ -22,11 +24,9 @@ def collect_stats(logs: Path) -> dict:
     steps: list[dict] = []
     histogram = [0] * HISTOGRAM_BINS
     reader: dict[str, int] = {}
+    heldout: dict[str, int] = {}
     for phase in PHASES:
-        path = logs / phase / "stats.json"
-        if not path.exists():
-            continue
-        for step in json.loads(path.read_text()):
+        for step in phase_stats(logs / phase):
             name, st = step["name"], step.get("stats", {})
             if "TALLY" in name:
                 point = name.split(":", 1)[1].strip()
@@ -44,6 +44,9 @@ def collect_stats(logs: Path) -> dict:
                     histogram[int(k.rsplit("_", 1)[1])] += _total(v)
                 if k.startswith("skipped_"):
                     reader[k] = reader.get(k, 0) + _total(v)
-    return {"points": points, "steps": steps, "skipped_by_reader": reader,
+                if k.startswith("dropped_heldout_"):  # by reason: id (id list) / split (split labels)
+                    key = k[len("dropped_heldout_"):]
+                    heldout[key] = heldout.get(key, 0) + _total(v)
+    return {"points": points, "steps": steps, "skipped_by_reader": reader, "heldout_excluded": heldout,
             "score_histogram": {"bins": [round(i / HISTOGRAM_BINS, 2) for i in range(HISTOGRAM_BINS + 1)],
                                 "counts": histogram}}

@@ -26,6 +26,9 @@ def print_summary(metrics: dict, cfg: CorpusConfig) -> None:
         t.add_row(s["step"], str(s["in"]), str(s["out"]), ", ".join(f"{k}: {v}" for k, v in s["reasons"].items()))
     out.print(t)
 
+    if held := stats.get("heldout_excluded"):
+        out.print(f"[bold]Held out[/] (dropped after the reader, not in the shards): {sum(held.values())} documents ("
+                  + ", ".join(f"by {k}: {v}" for k, v in held.items()) + ")")
     clf = metrics.get("classifier", {})
     if "test_vs_gold" in clf:
         m = clf["test_vs_gold"]

@@ -1,5 +1,9 @@
 """Phase 3: train the document classifier on annotator or gold labels and measure it on the
-held-out test split (precision/recall/F1 at the filter threshold, plus the threshold curve)."""
+held-out test split (precision/recall/F1 at the filter threshold, plus the threshold curve).
+
+Training reads the prefiltered documents; the test split also includes documents excluded as
+held-out (`input.exclude_split` / `exclude_ids`) that the prefilters would have kept, so
+excluding the test split from the corpus leaves the classifier's test metrics unchanged."""
 
 from __future__ import annotations
 
@@ -21,11 +25,26 @@ def _hash_split(doc_id: str, seed: int) -> str:
     return "test" if int(hashlib.sha256(f"split|{seed}|{doc_id}".encode()).hexdigest()[:8], 16) % 5 == 0 else "train"
 
 
+def _heldout_passing_prefilters(cfg: CorpusConfig, out: Path):
+    """Held-out documents that the prefilters and opt-outs would have kept: the same population
+    that the classifier was evaluated on before they were excluded right after the reader."""
+    from definemed.corpus.compliance import compliance_steps
+    from definemed.corpus.heldout import heldout_documents
+    from definemed.corpus.prefilters import make_prefilters
+
+    filters = [*make_prefilters(cfg.prefilter), *compliance_steps(cfg.compliance)[0]]
+    for doc in heldout_documents(out / "work" / "excluded"):
+        if all(f.filter(doc) is True for f in filters):
+            yield doc
+
+
 def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> dict:
     c = cfg.classifier
     gold = load_gold(c.gold_labels) if c.gold_labels else {}
     needed = set(gold) | set(annotations)
     texts = {d["id"]: d["text"] for d in iter_intermediate(out / "work" / "prefiltered") if d["id"] in needed}
+    # held-out documents (input.exclude_*) never train; they are evaluated if the prefilters keep them
+    heldout = {d.id: d.text for d in _heldout_passing_prefilters(cfg, out) if d.id in needed}
 
     def split_of(doc_id: str) -> str:
         g = gold.get(doc_id)
@@ -37,7 +56,8 @@ def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> d
         labelled = {i: float(a[c.target]) for i, a in annotations.items()
                     if a.get("status") == "ok" and i in texts}
     train_ids = sorted(i for i in labelled if split_of(i) != "test")
-    test_ids = sorted(i for i in texts if split_of(i) == "test" and (i in gold or i in labelled))
+    test_ids = sorted(i for i in {**texts, **heldout} if split_of(i) == "test" and (i in gold or i in labelled))
+    texts = {**heldout, **texts}  # texts of the test documents; train_ids come from the prefiltered ones only
     if not train_ids:
         raise UserError(f"no training documents with {c.labels_from} labels survived the prefilters")
     y_train = [int(labelled[i] >= c.positive_min_score) for i in train_ids]

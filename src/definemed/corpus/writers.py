@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+from datatrove.data import Document
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from definemed.data.schemas import FINEWEB2_COLUMNS
@@ -50,3 +56,15 @@ def exclusion_writer(folder: str) -> JsonlWriter:
     """Dropped documents, kept for inspection. zstd: gzip's default level 9 cost ~0.15 ms per page,
     more than the filter that dropped it."""
     return JsonlWriter(folder, output_filename="${rank}.jsonl.zst", compression="zstd", adapter=document_adapter)
+
+
+def read_excluded(folder: str | Path) -> Iterator[Document]:
+    """The documents an `exclusion_writer` kept in `folder` (text, id, metadata), in file order."""
+    import zstandard
+
+    for f in sorted(Path(folder).glob("*.jsonl.zst")):
+        with open(f, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
+            for line in io.TextIOWrapper(raw, encoding="utf-8"):
+                if line.strip():
+                    d = json.loads(line)
+                    yield Document(text=d["text"], id=d["id"], metadata=d.get("metadata") or {})
