@@ -8,10 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from definemed.errors import UserError
-from definemed.llm.base import BackendConfig, make_backend
+from definemed.llm.base import BackendConfig, Failed, make_backend
 
 
 class FakeOpenAI(BaseHTTPRequestHandler):
+    """Answers "4" with top log-probs for "4", "3", " 5". A message containing "#400" gets HTTP 400,
+    "#nologprobs" a choice without log-probs, "#empty" an empty completion."""
+
     fail_first = 0  # number of 500 responses before answering
     seen: list = []
 
@@ -26,7 +29,16 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             self.send_response(500)
             self.end_headers()
             return
-        if body.get("logprobs"):
+        text = body["messages"][-1]["content"]
+        if "#400" in text:
+            self.send_response(400)
+            self.end_headers()
+            return
+        if "#empty" in text:
+            choice = {"message": {"content": None}, "finish_reason": "stop"}
+        elif "#nologprobs" in text:
+            choice = {"message": {"content": "4"}, "logprobs": None}
+        elif body.get("logprobs"):
             top = [{"token": "4", "logprob": -0.2}, {"token": "3", "logprob": -1.9}, {"token": " 5", "logprob": -3.0}]
             choice = {"message": {"content": "4"}, "logprobs": {"content": [{"token": "4", "top_logprobs": top}]}}
         else:
@@ -69,19 +81,47 @@ def test_retries_server_errors_with_backoff(server, monkeypatch):
     assert len(FakeOpenAI.seen) == 3
 
 
-def test_gives_up_after_max_retries(server, monkeypatch):
+def test_gives_up_after_max_retries_with_a_failed_item(server, monkeypatch):
     monkeypatch.setattr("definemed.llm.openai_compat.time.sleep", lambda s: None)
     FakeOpenAI.fail_first = 10
     backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server, max_retries=1))
-    with pytest.raises(RuntimeError, match="HTTP 500"):
-        backend.generate([[{"role": "user", "content": "Hallo"}]])
+    (out,) = backend.generate([[{"role": "user", "content": "Hallo"}]])
+    assert out == Failed("http_error", "HTTP 500") and len(FakeOpenAI.seen) == 2
+
+
+def chat(text):
+    return [{"role": "user", "content": text}]
 
 
 def test_score_options_reads_top_logprobs(server):
     backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server))
-    (scores,) = backend.score_options([[{"role": "user", "content": "Bewerte"}]], ["3", "4", "5", "0"])
-    assert scores[:3] == [-1.9, -0.2, -3.0] and scores[3] < -100
+    (scores,) = backend.score_options([chat("Bewerte")], ["3", "4", "5"])
+    assert scores == [-1.9, -0.2, -3.0]
     assert FakeOpenAI.seen[0]["body"]["max_tokens"] == 1
+
+
+def test_option_missing_from_top_logprobs_fails_the_item(server):
+    """"0" is not in the top-k: its log-prob is unknown (only bounded above), so there is no score."""
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server))
+    (scores,) = backend.score_options([chat("Bewerte")], ["3", "4", "5", "0"])
+    assert scores == Failed("option_not_in_top_logprobs", "0")
+
+
+def test_per_item_failures_do_not_stop_the_others(server):
+    backend = make_backend(BackendConfig(kind="openai", model="m", base_url=server, max_retries=0))
+    chats = [chat("a"), chat("b #400"), chat("c #nologprobs"), chat("d")]
+    assert backend.score_options(chats, ["3", "4"]) == [
+        [-1.9, -0.2], Failed("http_error", "HTTP 400"), Failed("no_logprobs"), [-1.9, -0.2]]
+    out = backend.generate([chat("a"), chat("b #400"), chat("c #empty")])
+    assert out == ["Antwort auf: a", Failed("http_error", "HTTP 400"), Failed("empty_output")]
+
+
+def test_fingerprint_names_server_and_model(server):
+    def fp(url, model):
+        return make_backend(BackendConfig(kind="openai", model=model, base_url=url)).fingerprint()
+
+    assert fp(server, "m") == fp(server + "/", "m")
+    assert len({fp(server, "m"), fp("http://127.0.0.1:9/v1", "m"), fp(server, "other")}) == 3
 
 
 def test_missing_base_url_is_a_user_error():
