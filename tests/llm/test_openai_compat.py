@@ -29,7 +29,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             self.send_response(500)
             self.end_headers()
             return
-        text = body["messages"][-1]["content"]
+        text = " ".join(m["content"] for m in body["messages"])
         if "#400" in text:
             self.send_response(400)
             self.end_headers()
@@ -127,3 +127,25 @@ def test_fingerprint_names_server_and_model(server):
 def test_missing_base_url_is_a_user_error():
     with pytest.raises(UserError, match="base_url"):
         make_backend(BackendConfig(kind="openai", model="m"))
+
+
+# -- end to end: judge and annotator over HTTP fail closed -----------------------------------------
+def test_judge_over_a_server_without_logprobs_fails_instead_of_saying_a(server):
+    """Old behaviour: every option missing -> uniform softmax -> verdict "A" with status ok."""
+    from definemed.eval.judge import Comparison, LLMJudge
+
+    judge = LLMJudge(make_backend(BackendConfig(kind="openai", model="m", base_url=server)), "loglik")
+    (v,) = judge.judge([Comparison("Frage #nologprobs", "Antwort eins", "Antwort zwei")])
+    assert v["status"] == "failed" and v["reason"] == "no_logprobs" and v["verdict"] is None
+
+
+def test_annotator_over_a_server_with_partial_top_k_fails_instead_of_scoring(server, tmp_path):
+    """The server returns only "4", "3", " 5": the digits 0, 1, 2 have no log-prob, so no score
+    (old behaviour: -1e4 for them and an expectation over the rest, status ok)."""
+    from definemed.corpus.annotator import Annotator, AnnotatorConfig
+
+    cfg = AnnotatorConfig(mode="loglik", backend=BackendConfig(kind="openai", model="m", base_url=server))
+    ann = Annotator(cfg, tmp_path / "c.sqlite")
+    (r,) = ann.annotate(["Die Patientin erhält eine Therapie."])
+    assert r["status"] == "failed" and r["reason"] == "option_not_in_top_logprobs" and "medical" not in r
+    assert ann.stats["failed:option_not_in_top_logprobs"] == 1
