@@ -7,13 +7,16 @@ The fingerprint hashes the contents of every file that can change an answer: the
 Hashing the weights costs a full read, so each file's hash is memoised in a small SQLite table
 under the definemed cache dir (`definemed.models.bundled.cache_root`), keyed by (resolved path,
 inode, size, mtime_ns): rewriting or replacing a file changes at least one of them, and then the
-file is hashed again.
+file is hashed again. As in git's "racy clean" rule, a file modified in the last few seconds is
+hashed but not memoised: file-system timestamps are coarse (a few ms), so a file rewritten twice
+within one tick with the same size would otherwise keep its old hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 from definemed.models.bundled import cache_root
@@ -21,6 +24,7 @@ from definemed.runs import sha256_file
 
 _SUFFIXES = (".safetensors", ".json", ".jinja")
 _NAMES = ("tokenizer.model",)
+RACY_SECONDS = 3.0
 
 
 def _identity_files(folder: Path) -> list[Path]:
@@ -45,6 +49,8 @@ class _Memo:
         if row:
             return row[0]
         digest = sha256_file(f)
+        if time.time_ns() - st.st_mtime_ns < RACY_SECONDS * 1e9:
+            return digest  # too fresh to trust its timestamp next time
         with self.db:
             self.db.execute("DELETE FROM file_sha256 WHERE path=?", key[:1])  # older versions of the file
             self.db.execute("INSERT OR REPLACE INTO file_sha256 VALUES (?, ?, ?, ?, ?)", (*key, digest))
