@@ -1,5 +1,7 @@
 """Phase 3: train the document classifier on annotator or gold labels and measure it on the
-held-out test split (precision/recall/F1 at the filter threshold, plus the threshold curve)."""
+held-out test split (precision/recall/F1 at the filter threshold, plus the threshold curve).
+Annotations that failed (no score from the model) are never labels; their number is reported as
+``annotations_failed_excluded``."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> d
     else:
         labelled = {i: float(a[c.target]) for i, a in annotations.items()
                     if a.get("status") == "ok" and i in texts}
+    excluded = 0 if c.labels_from == "gold" else sum(a.get("status") != "ok" for i, a in annotations.items()
+                                                       if i in texts)
     train_ids = sorted(i for i in labelled if split_of(i) != "test")
     test_ids = sorted(i for i in texts if split_of(i) == "test" and (i in gold or i in labelled))
     if not train_ids:
@@ -52,6 +56,7 @@ def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> d
     clf = DocClassifier.train([texts[i] for i in train_ids], y_train, kind=c.kind, max_chars=c.max_chars,
                               n_features=c.n_features, C=c.C, seed=c.seed)
     metrics: dict = {"fingerprint": fingerprint, "labels_from": c.labels_from, "kind": c.kind,
+                     "annotations_failed_excluded": excluded,
                      "train_documents": len(train_ids), "train_positives": int(sum(y_train)),
                      "threshold": cfg.filter.threshold}
     scores = clf.predict_proba([texts[i] for i in test_ids])
