@@ -42,7 +42,10 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             top = [{"token": "4", "logprob": -0.2}, {"token": "3", "logprob": -1.9}, {"token": " 5", "logprob": -3.0}]
             choice = {"message": {"content": "4"}, "logprobs": {"content": [{"token": "4", "top_logprobs": top}]}}
         else:
-            choice = {"message": {"content": f"Antwort auf: {body['messages'][-1]['content'][:20]}"}}
+            content = f"Antwort auf: {body['messages'][-1]['content'][:20]}"
+            if "<antwort_a>" in text:  # a judge prompt: answer with a verdict
+                content = '{"begruendung": "kurz", "urteil": "A"}'
+            choice = {"message": {"content": content}}
         data = json.dumps({"choices": [choice]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -149,3 +152,21 @@ def test_annotator_over_a_server_with_partial_top_k_fails_instead_of_scoring(ser
     (r,) = ann.annotate(["Die Patientin erhält eine Therapie."])
     assert r["status"] == "failed" and r["reason"] == "option_not_in_top_logprobs" and "medical" not in r
     assert ann.stats["failed:option_not_in_top_logprobs"] == 1
+
+
+def test_judge_cache_misses_on_another_server_with_the_same_model_name(server, tmp_path):
+    """Two servers serving "m" are two models: a verdict cached from one is not the other's
+    (old key: backend name "openai:m" only)."""
+    from definemed.eval.judge import Comparison, LLMJudge
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        comp = [Comparison("Frage", "Antwort eins", "Antwort zwei")]
+        for url in (server, f"http://127.0.0.1:{other.server_address[1]}/v1", server):
+            backend = make_backend(BackendConfig(kind="openai", model="m", base_url=url))
+            LLMJudge(backend, "generate", cache_path=tmp_path / "c.sqlite").judge(comp)
+    finally:
+        other.shutdown()
+    # first server, then the other (a miss), then the first again (a hit): two requests in all
+    assert len([s for s in FakeOpenAI.seen if not s["body"].get("logprobs")]) == 2
