@@ -134,7 +134,8 @@ def test_no_answer_from_the_model_is_a_failed_document_with_its_reason(tmp_path,
 
 
 def test_unparseable_output_names_its_reason(tmp_path):
-    ann = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "c.sqlite", backend=GullibleBackend(always_malformed=True))
+    ann = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "c.sqlite",
+                    backend=GullibleBackend(always_malformed=True))
     assert ann.annotate(["Ein Text."])[0]["reason"] == "unparseable_output"
 
 

@@ -6,7 +6,8 @@ then Y as answer A. A win needs both orders to agree; a disagreement (position b
 times) counts as a tie, and the share of items where both orders agree is the judge's
 **position-consistency rate**. Items where either order failed (unparseable or empty output, missing
 log-probs, an HTTP error) are counted as failed, per reason, and left out of the rates; so are
-items whose answer failed to generate (answer rows with status "failed", reason "answer_failed"). Win-rate = (wins + ½·ties) / n with a bootstrap 95% CI; the
+items whose answer failed to generate (answer rows with status "failed"; reason "answer_failed").
+Win-rate = (wins + ½·ties) / n with a bootstrap 95% CI; the
 length-controlled win-rate is explained in `definemed.eval.lc_winrate`. With three or more models
 every pair is judged, giving a win-rate matrix and a Bradley–Terry ranking.
 """
