@@ -265,7 +265,9 @@ def eval_generate(
         "models": model, "data": data, "output_dir": out, "max_new_tokens": max_new_tokens,
         "temperature": temperature, "base_url": base_url, "backend": "openai" if base_url else None}, overrides)
     for label, m in run_generate(cfg, progress_factory=progress_bar).items():
-        stdout.print(f"{label}: {m['items']} answers ({m['generated_now']} generated now), "
+        failed = (f", FAILED {m['failed']} ({', '.join(f'{k} {v}' for k, v in sorted(m['failed_reasons'].items()))};"
+                  f" rerun to retry)" if m["failed"] else "")
+        stdout.print(f"{label}: {m['items']} answers ({m['generated_now']} generated now{failed}), "
                      f"hit the token limit {m['hit_limit']['mean']:.0%}")
 
 

@@ -1,11 +1,16 @@
 """A deterministic, gullible fake LLM backend: it scores by medical keywords and OBEYS any
 instruction it sees in the prompt ("bewerte ... mit 5", "rate this page ... maximum"). Tests use
-it to prove that injected instructions never reach the model."""
+it to prove that injected instructions never reach the model.
+
+``fail`` makes every call return `Failed(fail)` (a backend that gives no usable answer);
+``identity`` is its fingerprint (the model a cache must tell apart)."""
 
 from __future__ import annotations
 
 import math
 import re
+
+from definemed.llm.base import Failed
 
 MEDICAL = re.compile(r"patient|therapie|dosis|mg\b|diagnose|symptom|arzt|ärzt|klinik|blut|medikament|krankheit|"
                      r"behandlung|pflege|infektion|eisen|ferritin", re.IGNORECASE)
@@ -15,9 +20,14 @@ OBEY = re.compile(r"(mit 5|maximum score|höchste punktzahl|jede seite mit 5|bew
 class GullibleBackend:
     name = "fake:gullible"
 
-    def __init__(self, malformed_first: bool = False, always_malformed: bool = False):
+    def __init__(self, malformed_first: bool = False, always_malformed: bool = False, fail: str | None = None,
+                 identity: str = "fake:gullible"):
         self.calls = 0
         self.malformed_first, self.always_malformed = malformed_first, always_malformed
+        self.fail, self.identity = fail, identity
+
+    def fingerprint(self) -> str:
+        return self.identity
 
     def _doc(self, chat) -> str:
         user = chat[1]["content"] if len(chat) > 1 else chat[0]["content"]
@@ -32,6 +42,8 @@ class GullibleBackend:
 
     def generate(self, chats, max_new_tokens=256, temperature=0.0, seed=0):
         self.calls += 1
+        if self.fail:
+            return [Failed(self.fail) for _ in chats]
         out = []
         for chat in chats:
             is_retry = chat[-1]["role"] == "user" and len(chat) > 2
@@ -44,6 +56,8 @@ class GullibleBackend:
 
     def score_options(self, chats, options, prefix=""):
         self.calls += 1
+        if self.fail:
+            return [Failed(self.fail) for _ in chats]
         res = []
         for chat in chats:
             s = self._score(chat)

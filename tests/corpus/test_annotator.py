@@ -110,7 +110,85 @@ def test_real_local_model_both_modes_and_injection(tmp_path, bundled):
         injected = ann.annotate([d["text"] for d in docs])
         clean = ann.annotate([_without_injection(d["text"]) for d in docs])
         for a, b in zip(injected, clean):
-            assert a["status"] in ("ok", "failed")
             assert a.get("medical") == b.get("medical")
-        if mode == "loglik":
-            assert all(0 <= r["medical"] <= 5 and abs(sum(r["medical_probs"]) - 1) < 1e-3 for r in injected)
+            if a["status"] == "ok":
+                assert 0 <= a["medical"] <= 5 and 0 <= a["edu"] <= 5
+            else:  # a failure names its reason and carries no score
+                assert a["reason"] == "unparseable_output" and "medical" not in a and mode == "generate"
+        if mode == "loglik":  # a local model always has every digit's log-prob: no failure is acceptable
+            assert [r["status"] for r in injected] == ["ok", "ok"]
+            assert all(abs(sum(r["medical_probs"]) - 1) < 1e-3 for r in injected)
+            assert len({r["medical"] for r in injected + clean}) > 1  # not a constant (2.5 = uniform)
+
+
+# -- fail closed -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode,reason", [("loglik", "no_logprobs"), ("loglik", "option_not_in_top_logprobs"),
+                                         ("generate", "http_error"), ("generate", "empty_output")])
+def test_no_answer_from_the_model_is_a_failed_document_with_its_reason(tmp_path, mode, reason):
+    """Never a default score (the old loglik path said 2.5 = expectation of a uniform distribution)."""
+    ann = Annotator(AnnotatorConfig(mode=mode), tmp_path / "c.sqlite", backend=GullibleBackend(fail=reason))
+    res = ann.annotate(["Die Ärztin verordnet eine Therapie.", "Das Wetter ist schön."])
+    assert [(r["status"], r["reason"]) for r in res] == [("failed", reason)] * 2
+    assert not any("medical" in r or "edu" in r for r in res)
+    assert ann.stats["failed"] == 2 and ann.stats[f"failed:{reason}"] == 2 and ann.stats["retried"] == 0
+
+
+def test_unparseable_output_names_its_reason(tmp_path):
+    ann = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "c.sqlite",
+                    backend=GullibleBackend(always_malformed=True))
+    assert ann.annotate(["Ein Text."])[0]["reason"] == "unparseable_output"
+
+
+def test_failures_are_asked_again_on_the_next_run(tmp_path):
+    texts = ["Die Ärztin verordnet eine Therapie mit Dosis und Diagnose.", "Das Wetter ist schön."]
+    Annotator(AnnotatorConfig(), tmp_path / "c.sqlite", backend=GullibleBackend(fail="http_error")).annotate(texts)
+    healthy = GullibleBackend()
+    res = Annotator(AnnotatorConfig(), tmp_path / "c.sqlite", backend=healthy).annotate(texts)
+    assert healthy.calls > 0 and [r["status"] for r in res] == ["ok", "ok"] and res[0]["medical"] > res[1]["medical"]
+
+
+def test_cache_key_is_the_full_identity(tmp_path):
+    """Same backend identity and settings: zero model calls; another server/model, or another
+    token budget in generate mode: asked again."""
+    texts = ["Die Ärztin verordnet eine Therapie.", "Das Wetter ist schön."]
+
+    def calls(identity, **cfg):
+        fake = GullibleBackend(identity=identity)
+        Annotator(AnnotatorConfig(**cfg), tmp_path / "c.sqlite", backend=fake).annotate(texts)
+        return fake.calls
+
+    assert calls("openai|http://a/v1|m", mode="generate", max_new_tokens=64) == 1
+    assert calls("openai|http://a/v1|m", mode="generate", max_new_tokens=64) == 0
+    assert calls("openai|http://b/v1|m", mode="generate", max_new_tokens=64) == 1
+    assert calls("openai|http://a/v1|m", mode="generate", max_new_tokens=32) == 1
+
+
+def test_retrained_local_model_in_the_same_folder_is_asked_again(tmp_path, monkeypatch, bundled_model_path):
+    """The local fingerprint hashes the weights: new weights in the same folder miss the cache;
+    unchanged weights hit it (zero model calls)."""
+    import shutil
+
+    from definemed.llm.base import BackendConfig
+    from definemed.llm.fingerprint import backend_fingerprint
+
+    monkeypatch.setenv("DEFINEMED_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy2(bundled_model_path / "config.json", folder / "config.json")
+    (folder / "model.safetensors").write_bytes(b"weights v1")
+    cfg = BackendConfig(kind="local", model=str(folder))
+
+    class FolderBackend(GullibleBackend):
+        def fingerprint(self):
+            return backend_fingerprint(cfg)
+
+    texts = ["Die Ärztin verordnet eine Therapie."]
+
+    def calls():
+        fake = FolderBackend()
+        Annotator(AnnotatorConfig(), tmp_path / "c.sqlite", backend=fake).annotate(texts)
+        return fake.calls
+
+    assert calls() == 2 and calls() == 0  # two criteria, one call each; then cached
+    (folder / "model.safetensors").write_bytes(b"weights v2")  # retrained: same folder, same size
+    assert calls() == 2

@@ -93,6 +93,36 @@ def test_full_run_with_annotator_labels(tmp_path):
         assert (out / f).exists(), f
 
 
+class FlakyBackend(GullibleBackend):
+    """Gives no log-probs for every document whose length is divisible by 3."""
+
+    def score_options(self, chats, options, prefix=""):
+        from definemed.llm.base import Failed
+
+        good = super().score_options(chats, options, prefix)
+        return [Failed("no_logprobs") if len(self._doc(c)) % 3 == 0 else g for c, g in zip(chats, good)]
+
+
+def test_failed_annotations_are_counted_and_never_become_labels(tmp_path):
+    from definemed.corpus.pipeline import run_corpus
+
+    cfg = validate_config(CorpusConfig, base_config(
+        tmp_path / "run", annotate={"enabled": True, "sample_size": 120, "gold_labels": GOLD},
+        classifier={"labels_from": "annotator", "gold_labels": GOLD}))
+    metrics = run_corpus(cfg, backend=FlakyBackend())
+    ann = metrics["annotation"]["loglik"]
+    rows = [json.loads(x) for x in (tmp_path / "run" / "annotations" / "loglik.jsonl").read_text().splitlines()]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert 10 < len(failed) < len(rows) - 10 and all("medical" not in r for r in failed)
+    assert ann["failed"] == len(failed) and ann["failed_reasons"] == {"no_logprobs": len(failed)}
+    assert ann["stats"]["failed:no_logprobs"] == len(failed)
+    gold_ids = {json.loads(x)["id"] for x in open(GOLD)}
+    agreement = ann["agreement_medical"]
+    assert agreement["failed"] == sum(r["id"] in gold_ids for r in failed)
+    assert agreement["n"] == sum(r["id"] in gold_ids for r in rows) - agreement["failed"]
+    assert metrics["classifier"]["annotations_failed_excluded"] == len(failed)
+
+
 def _launch(config: Path) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "definemed"
     return subprocess.Popen([str(exe), "corpus", "run", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -4,7 +4,8 @@
 the one with more medical keywords. It is gullible: an answer area that contains an order to
 the judge ("bevorzugen", "prefer", "Urteil: A") wins, so if delimiting or neutralising failed,
 the injected answer would win. Items whose instruction contains "#bias" are answered "A"
-whatever the order (position bias).
+whatever the order (position bias). ``fail`` makes every call return `Failed(fail)`;
+``identity`` is its fingerprint.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
+from definemed.llm.base import Failed
 
 MEDICAL = re.compile(r"arzt|ärzt|dosis|fieber|therapie|symptom|blut|medikament|behandlung|infektion|schmerz",
                      re.IGNORECASE)
@@ -28,11 +31,15 @@ class FakeJudge:
     name = "fake:judge"
 
     def __init__(self, style: str = "json", malformed_first: bool = False, always_malformed: bool = False,
-                 prefer_longer: bool = False):
+                 prefer_longer: bool = False, fail: str | None = None, identity: str = "fake:judge"):
         self.style, self.malformed_first, self.always_malformed = style, malformed_first, always_malformed
-        self.prefer_longer = prefer_longer
+        self.prefer_longer, self.fail, self.identity = prefer_longer, fail, identity
         self.calls = 0
         self.prompts: list = []
+        self.max_new_tokens_seen: list = []
+
+    def fingerprint(self) -> str:
+        return self.identity
 
     def decide(self, chat) -> str:
         task, a, b = areas(chat)
@@ -47,6 +54,9 @@ class FakeJudge:
     def generate(self, chats, max_new_tokens=256, temperature=0.0, seed=0):
         self.calls += 1
         self.prompts += chats
+        self.max_new_tokens_seen.append(max_new_tokens)
+        if self.fail:
+            return [Failed(self.fail) for _ in chats]
         out = []
         for chat in chats:
             retry = chat[-1]["role"] == "user" and len(chat) > 2
@@ -65,6 +75,8 @@ class FakeJudge:
         self.calls += 1
         self.prompts += chats
         assert prefix == "Urteil:" and [o.strip() for o in options] == ["A", "B", "C"]
+        if self.fail:
+            return [Failed(self.fail) for _ in chats]
         res = []
         for chat in chats:
             v = self.decide(chat)

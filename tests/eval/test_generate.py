@@ -12,7 +12,8 @@ from definemed.eval import generate as gen
 from definemed.eval.config import GenerateEvalConfig
 
 DATA = ROOT / "data/sample/instructions_de/instructions_de.jsonl"
-FIELDS = {"id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit", "seconds", "settings"}
+FIELDS = {"id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit", "seconds", "settings",
+          "status", "reason"}
 
 
 def rows_of(path):
@@ -81,11 +82,19 @@ def test_plain_prompt_without_chat_template(tiny_model, tmp_path):
 
 
 class FakeServer(BaseHTTPRequestHandler):
+    fail_if_contains: str | None = None  # prompts containing this get HTTP 400
+    requests = 0
+
     def log_message(self, *args):
         pass
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeServer.requests += 1
+        if FakeServer.fail_if_contains and FakeServer.fail_if_contains in body["messages"][-1]["content"]:
+            self.send_response(400)
+            self.end_headers()
+            return
         text = "Antwort: " + body["messages"][-1]["content"][:10]
         data = json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "length"}],
                            "usage": {"completion_tokens": body["max_tokens"]}}).encode()
@@ -94,6 +103,71 @@ class FakeServer(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+@pytest.fixture()
+def fake_server():
+    FakeServer.fail_if_contains, FakeServer.requests = None, 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+def test_http_failure_is_a_failed_row_not_a_crash_and_is_retried_next_run(tmp_path, fake_server, monkeypatch):
+    from definemed.data.sample import load_instructions
+
+    monkeypatch.setattr("definemed.llm.openai_compat.time.sleep", lambda s: None)
+    FakeServer.fail_if_contains = gen.user_text(load_instructions(DATA)[1])[:40]
+    cfg = GenerateEvalConfig(models=["m"], data=DATA, output_dir=tmp_path, limit=3, backend="openai",
+                             base_url=fake_server, max_new_tokens=7)
+    metrics = gen.run_generate(cfg)["m"]
+    rows = rows_of(tmp_path / "answers" / "m.jsonl")
+    assert [(r["status"], r["reason"]) for r in rows] == [("ok", None), ("failed", "http_error"), ("ok", None)]
+    assert rows[1]["answer"] == "" and rows[0]["answer"].startswith("Antwort")
+    assert metrics["failed"] == 1 and metrics["failed_reasons"] == {"http_error": 1}
+    FakeServer.fail_if_contains = None  # the server recovered: only the failed item is asked again
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 1
+    assert [r["status"] for r in rows_of(tmp_path / "answers" / "m.jsonl")] == ["ok"] * 3
+
+
+def test_another_server_url_asks_again(tmp_path, fake_server):
+    cfg = GenerateEvalConfig(models=["m"], data=DATA, output_dir=tmp_path, limit=2, backend="openai",
+                             base_url=fake_server, max_new_tokens=7)
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 2
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 0 and FakeServer.requests == 2
+    other = cfg.model_copy(update={"base_url": fake_server.replace("/v1", "/other/v1")})
+    assert gen.run_generate(other)["m"]["generated_now"] == 2
+    assert gen.run_generate(cfg.model_copy(update={"temperature": 0.7}))["m"]["generated_now"] == 2
+
+
+def test_retrained_model_in_the_same_folder_is_asked_again(tmp_path, bundled_model_path, monkeypatch):
+    """New weights of the same size, copied with their old mtime kept (``cp -p``): the old
+    size+mtime key hit; the content fingerprint misses."""
+    import os
+    import shutil
+
+    from definemed.models import random_init_like
+
+    monkeypatch.setenv("DEFINEMED_CACHE", str(tmp_path / "cache"))
+    small = dict(num_hidden_layers=1, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=16)
+    folder, other = tmp_path / "model", tmp_path / "retrained"
+    for path, seed in ((folder, 0), (other, 1)):
+        random_init_like(bundled_model_path, seed=seed, **small).save_pretrained(path, safe_serialization=True)
+        for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            if (bundled_model_path / name).exists():
+                shutil.copy2(bundled_model_path / name, path / name)
+    cfg = GenerateEvalConfig(models=[f"m={folder}"], data=DATA, output_dir=tmp_path / "ev", limit=2,
+                             max_new_tokens=2)
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 2
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 0  # unchanged: a cache hit
+    weights = folder / "model.safetensors"
+    st = weights.stat()
+    shutil.copyfile(other / "model.safetensors", weights)
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert weights.stat().st_size == st.st_size and weights.stat().st_mtime_ns == st.st_mtime_ns
+    assert gen.run_generate(cfg)["m"]["generated_now"] == 2
 
 
 def test_openai_compatible_server(tmp_path):

@@ -101,6 +101,7 @@ def test_always_malformed_is_counted_as_failed_not_raised():
     s = summarise_pair(out, items(3), n_boot=200)
     assert s["failed"] == 3 and s["n"] == 0 and judge.stats["failed"] == 6
     assert out[0]["order_xy"]["raw"].startswith("Beide Antworten")
+    assert s["failed_reasons"] == {"unparseable_output": 3}
 
 
 def test_reference_guided_prompt_has_the_reference():
@@ -122,3 +123,63 @@ def test_verdicts_are_cached_by_model_prompt_and_order(tmp_path):
     assert fake.calls == 2 and swapped[0]["verdict"] == "B"
     LLMJudge(fake, "generate", cache_path=tmp_path / "c.sqlite").judge([Comparison("F?", GOOD, WEAK)])
     assert fake.calls == 3  # another mode is another key
+
+
+# -- fail closed ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode,reason", [("loglik", "no_logprobs"), ("loglik", "option_not_in_top_logprobs"),
+                                         ("generate", "http_error"), ("generate", "empty_output")])
+def test_a_backend_without_an_answer_gives_failed_items_with_the_reason(mode, reason):
+    """No default verdict: the old loglik path turned missing log-probs into "A" with status ok."""
+    judge = LLMJudge(FakeJudge(fail=reason), mode)
+    out = judge_llm(judge, items(3))
+    assert [o["status"] for o in out] == ["failed"] * 3 and {o["reason"] for o in out} == {reason}
+    assert all(o["order_xy"]["verdict"] is None for o in out)
+    s = summarise_pair(out, items(3), n_boot=200)
+    assert (s["n"], s["failed"], s["failed_reasons"]) == (0, 3, {reason: 3})
+    assert judge.failures == {reason: 6} and judge.stats["failed"] == 6
+    assert judge.stats["retried"] == 0  # a failed request is not "malformed output": no chat retry
+
+
+def test_unparseable_output_is_failed_with_its_reason():
+    out = judge_llm(LLMJudge(FakeJudge(always_malformed=True), "generate"), items(2))
+    assert {o["reason"] for o in out} == {"unparseable_output"}
+
+
+def test_failed_verdicts_are_not_cached(tmp_path):
+    """A failure may succeed on the next run: it is asked again, and then the verdict is kept."""
+    cache = tmp_path / "c.sqlite"
+    first = LLMJudge(FakeJudge(fail="http_error"), "loglik", cache_path=cache).judge([Comparison("F?", GOOD, WEAK)])
+    assert first[0]["status"] == "failed"
+    healthy = FakeJudge()
+    again = LLMJudge(healthy, "loglik", cache_path=cache).judge([Comparison("F?", GOOD, WEAK)])
+    assert healthy.calls == 1 and again[0] == {"status": "ok", "verdict": "A", "probs": again[0]["probs"]}
+    third = FakeJudge()
+    assert LLMJudge(third, "loglik", cache_path=cache).judge([Comparison("F?", GOOD, WEAK)]) == again
+    assert third.calls == 0
+
+
+# -- the cache key is the full identity ----------------------------------------------------------
+def test_cache_hit_needs_the_same_backend_and_settings(tmp_path):
+    cache, comp = tmp_path / "c.sqlite", [Comparison("F?", GOOD, WEAK)]
+
+    def calls(fake, mode="generate", **kw):
+        LLMJudge(fake, mode, cache_path=cache, **kw).judge(comp)
+        return fake.calls
+
+    assert calls(FakeJudge(identity="server-1|m"), max_new_tokens=64) == 1
+    assert calls(FakeJudge(identity="server-1|m"), max_new_tokens=64) == 0  # same everything: free
+    assert calls(FakeJudge(identity="server-2|m"), max_new_tokens=64) == 1  # another server or model
+    assert calls(FakeJudge(identity="server-1|m"), max_new_tokens=128) == 1  # another token budget
+    assert calls(FakeJudge(identity="server-1|m"), mode="loglik") == 1
+    assert calls(FakeJudge(identity="server-1|m"), mode="loglik", reference_guided=True) == 0  # no reference given
+
+
+def test_known_preference_gives_that_win_rate():
+    """X wins the first 3 items, Y (the longer, medical one) the other 3: win-rate exactly 0.5,
+    and the counts follow the fake judge's preference, not a constant."""
+    its = [{**it, "x": GOOD if k < 3 else WEAK, "y": WEAK if k < 3 else GOOD} for k, it in enumerate(items(6))]
+    s = summarise_pair(judge_llm(LLMJudge(FakeJudge(), "loglik"), its), its, n_boot=200)
+    assert (s["wins"], s["ties"], s["losses"]) == (3, 0, 3) and s["win_rate"]["mean"] == 0.5
+    its = [{**it, "x": GOOD, "y": WEAK} if k < 4 else {**it, "x": GOOD, "y": GOOD} for k, it in enumerate(items(6))]
+    s = summarise_pair(judge_llm(LLMJudge(FakeJudge(), "loglik"), its), its, n_boot=200)
+    assert (s["wins"], s["ties"], s["losses"]) == (4, 2, 0) and s["win_rate"]["mean"] == pytest.approx(5 / 6)

@@ -99,8 +99,14 @@ def test_bundled_model_as_judge_loglik_cli(answer_files, tmp_path):
     out = json.loads((tmp_path / "pairwise.json").read_text())
     for name, judge in out["judges"].items():
         p = judge["pairs"][0]
-        assert p["n"] + p["failed"] == 3 and p["wins"] + p["ties"] + p["losses"] == p["n"]
+        # a local model always has the log-probs of " A", " B", " C": every verdict came from it
+        assert p["n"] == 3 and p["failed"] == 0 and judge["calls"]["ok"] == 6 and judge["failed_calls_by_reason"] == {}
         print(f"{name}: position consistency {p['position_consistency']['mean']}, win-rate {p['win_rate']['mean']}")
+    verdicts = [json.loads(x) for x in (tmp_path / "pairwise_verdicts.jsonl").read_text().splitlines()]
+    for v in verdicts:  # each order's verdict is the argmax of the model's own probabilities
+        for order in ("order_xy", "order_yx"):
+            probs = v[order]["probs"]
+            assert abs(sum(probs) - 1) < 1e-3 and v[order]["verdict"] == ("A", "B", "tie")[probs.index(max(probs))]
     assert len(out["agreement"]) == 1
 
 
@@ -115,7 +121,66 @@ def test_bundled_model_as_judge_generate(bundled):
     items = [{"id": it.id, "prompt": it.instruction, "reference": it.reference, "x": it.reference,
               "y": "Das weiß ich nicht."} for it in sample.load_instructions()[:2]]
     judge = LLMJudge(LocalBackend(BackendConfig(), model, tok), "generate", max_new_tokens=48)
-    s = summarise_pair(judge_llm(judge, items), items, n_boot=200)
-    assert s["n"] + s["failed"] == 2
+    out = judge_llm(judge, items)
+    s = summarise_pair(out, items, n_boot=200)
+    for o in out:  # a verdict is one the model wrote, or a failure that names its reason
+        for v in (o["order_xy"], o["order_yx"]):
+            assert (v["status"], v["verdict"] in ("A", "B", "tie")) == ("ok", True) or \
+                (v["status"], v["verdict"], v["reason"]) == ("failed", None, "unparseable_output")
+    assert s["failed_reasons"] == ({"unparseable_output": s["failed"]} if s["failed"] else {})
     print(f"generate: failed {s['failed']}, retried {judge.stats['retried']}, "
           f"consistency {s['position_consistency']}")
+
+
+# -- run_pairwise in process, with fake judges whose answers are known ----------------------------
+def _cfg(paths, out, **kw):
+    from definemed.eval.pairwise import PairwiseConfig
+    from definemed.llm.base import BackendConfig
+
+    return PairwiseConfig(answers=paths, judge=BackendConfig(kind="openai", model="fake", base_url="http://x/v1"),
+                          output_dir=out, n_boot=200, **kw)
+
+
+def test_pairwise_run_win_rates_follow_the_judges_preference(answer_files, tmp_path):
+    """The fake judge prefers the answer with more medical keywords: the references beat the short
+    generic answer on exactly the items where they have more of them."""
+    from definemed.eval.pairwise_run import run_pairwise, summary_lines
+
+    from .judge_fakes import MEDICAL, FakeJudge
+
+    _, paths = answer_files
+    metrics = run_pairwise(_cfg(paths[:2], tmp_path), backend=FakeJudge())
+    refs = {it.id: it.reference for it in sample.load_instructions()[:6]}
+    short = "Das kommt darauf an. Fragen Sie im Zweifel Ihre Ärztin."
+    expected = [1.0 if len(MEDICAL.findall(r)) > len(MEDICAL.findall(short)) else
+                0.0 if len(MEDICAL.findall(r)) < len(MEDICAL.findall(short)) else 0.5 for r in refs.values()]
+    m = metrics["fake:judge|loglik"]["referenz vs kurz"]
+    assert m["n"] == 6 and m["failed"] == 0 and m["win_rate"]["mean"] == pytest.approx(sum(expected) / 6)
+    assert 0.5 < m["win_rate"]["mean"]  # the references really are more medical than "ask your doctor"
+    assert any("failed 0" in line for line in summary_lines(metrics))
+
+
+def test_pairwise_run_counts_failed_judge_calls_and_failed_answers(answer_files, tmp_path):
+    from definemed.eval.pairwise_run import run_pairwise, summary_lines
+
+    from .judge_fakes import FakeJudge, write_answers
+
+    run, paths = answer_files
+    metrics = run_pairwise(_cfg(paths[:2], tmp_path / "a"), backend=FakeJudge(fail="no_logprobs"))
+    m = metrics["fake:judge|loglik"]["referenz vs kurz"]
+    assert (m["n"], m["failed"], m["failed_reasons"]) == (0, 6, {"no_logprobs": 6})
+    assert m["win_rate"]["n"] == 0  # no made-up verdicts behind the rate
+    out = json.loads((tmp_path / "a" / "pairwise.json").read_text())["judges"]["fake:judge|loglik"]
+    assert out["failed_calls_by_reason"] == {"no_logprobs": 12}
+    assert any("failed 6 (no_logprobs 6)" in line for line in summary_lines(metrics))
+    # an answer that failed to generate is not judged: it is a failed item, the others are judged
+    rows = [json.loads(x) for x in paths[1].read_text().splitlines()]
+    broken = write_answers(tmp_path / "kurz.jsonl", "kurz", {r["id"]: r["answer"] for r in rows},
+                           {r["id"]: r["reference"] for r in rows}, {r["id"]: r["prompt"] for r in rows})
+    lines = [json.loads(x) for x in broken.read_text().splitlines()]
+    lines[0].update(status="failed", reason="http_error", answer="")
+    broken.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    fake = FakeJudge()
+    m = run_pairwise(_cfg([paths[0], broken], tmp_path / "b"), backend=fake)["fake:judge|loglik"]["referenz vs kurz"]
+    assert (m["n"], m["failed"], m["failed_reasons"]) == (5, 1, {"answer_failed": 1})
+    assert len(fake.prompts) == 10  # 5 items x 2 orders; the failed answer never reached the judge

@@ -31,6 +31,9 @@ class FakeJudge:
         self.biased = biased
         self.name = "fake:biased" if biased else "fake:longer"
 
+    def fingerprint(self) -> str:
+        return self.name
+
     def score_options(self, chats, options, prefix=""):
         out = []
         for chat in chats:

@@ -1,9 +1,11 @@
 """Phase 2: annotate a deterministic sample of the prefiltered documents with the LLM
-(and, optionally, a smaller sample in other modes), and measure agreement with gold labels."""
+(and, optionally, a smaller sample in other modes), and measure agreement with gold labels.
+Failed annotations (no score from the model) are left out of the agreement and counted per reason."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 from definemed.console import progress_bar
@@ -33,7 +35,8 @@ def annotate_phase(cfg: CorpusConfig, out: Path, backend=None) -> tuple[dict[str
             res = annotator.annotate([d["text"] for d in subset], progress=advance)
         rows = [{"id": d["id"], **r} for d, r in zip(subset, res)]
         write_jsonl(out / "annotations" / f"{mode}.jsonl", rows)
-        m = {"stats": dict(annotator.stats)}
+        m = {"stats": dict(annotator.stats), "failed": sum(r["status"] != "ok" for r in rows),
+             "failed_reasons": dict(Counter(r["reason"] for r in rows if r["status"] != "ok"))}
         if gold:
             for crit in ann_cfg.prompt.criteria:
                 pairs = [(r[crit], gold[r["id"]][crit]) for r in rows if r["status"] == "ok" and r["id"] in gold]

@@ -6,7 +6,12 @@ Two modes:
 - ``loglik``: per criterion, the probabilities of the answer digits "0".."5" after the prompt;
   the score is their expectation. Small models rank far better this way than by writing JSON.
 Documents are untrusted: injection is neutralised and the text is delimited as data.
-Results are cached on disk by (backend, prompt version, mode, document hash).
+
+Fail closed: a score is "ok" only if it came out of the model. Missing log-probs (or a digit
+absent from a server's top-k), an HTTP error, empty or unparseable output make the document
+``{"status": "failed", "reason": ...}`` with no score; `stats` counts them (``failed:<reason>``).
+Results are cached on disk by (backend fingerprint, prompt version, mode, max_new_tokens in
+generate mode, document hash); failures are not cached, so a rerun asks again.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from definemed.config import StrictModel
 from definemed.llm.injection import neutralise
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
-from definemed.llm.base import BackendConfig, LLMBackend, make_backend
+from definemed.llm.base import BackendConfig, Failed, LLMBackend, make_backend
 from definemed.llm.cache import ResultCache, cached_map, content_hash
+from definemed.llm.fingerprint import cache_identity
 
 log = logging.getLogger("definemed.corpus.annotate")
 DIGITS = [str(i) for i in range(6)]
+UNPARSEABLE = "unparseable_output"
 
 
 def softmax(xs: list[float]) -> list[float]:
@@ -59,35 +66,50 @@ class Annotator:
     def annotate(self, texts: list[str], progress: Callable[[int], None] | None = None,
                  chunk: int = 16) -> list[dict]:
         prepared = [self.prepare(t) for t in texts]
-        keys = [ResultCache.key(self.backend.name, self.cfg.prompt.version, self.cfg.mode, content_hash(p))
-                for p, _ in prepared]
+        identity = self.identity()
+        keys = [ResultCache.key(identity, content_hash(p)) for p, _ in prepared]
         run = self._loglik if self.cfg.mode == "loglik" else self._generate
         results = cached_map(self.cache, keys, [p for p, _ in prepared], run, chunk, progress, self.stats)
         out = []
         for r, (_, removed) in zip(results, prepared):
             self.stats[r["status"]] += 1
+            if r["status"] != "ok":
+                self.stats[f"failed:{r['reason']}"] += 1
             if removed:
                 self.stats["injection_flagged"] += 1
             out.append({**r, "injection_removed": removed})
         return out
 
+    def identity(self) -> str:
+        """What a cached annotation depends on besides the document."""
+        settings = {"prompt_version": self.cfg.prompt.version, "mode": self.cfg.mode}
+        if self.cfg.mode == "generate":  # greedy: the token budget is the only decoding setting
+            settings.update(max_new_tokens=self.cfg.max_new_tokens, temperature=0.0)
+        return cache_identity(self.backend, **settings)
+
     # -- modes -----------------------------------------------------------------------------
     def _loglik(self, docs: list[str]) -> list[dict]:
-        res = [{"status": "ok", "mode": "loglik"} for _ in docs]
+        res: list[dict] = [{"status": "ok", "mode": "loglik"} for _ in docs]
         for crit in self.cfg.prompt.criteria:
             chats = [criterion_chat(self.cfg.prompt, crit, d) for d in docs]
-            for r, logps in zip(res, self.backend.score_options(chats, DIGITS)):
+            for k, logps in enumerate(self.backend.score_options(chats, DIGITS)):
+                if res[k]["status"] != "ok":
+                    continue
+                if isinstance(logps, Failed):  # one criterion without a score: the document has none
+                    res[k] = {**logps.as_dict(), "mode": "loglik", "criterion": crit}
+                    continue
                 probs = softmax(logps)
-                r[crit] = round(sum(i * p for i, p in enumerate(probs)), 4)
-                r[f"{crit}_probs"] = [round(p, 4) for p in probs]
+                res[k][crit] = round(sum(i * p for i, p in enumerate(probs)), 4)
+                res[k][f"{crit}_probs"] = [round(p, 4) for p in probs]
         return res
 
     def _generate(self, docs: list[str]) -> list[dict]:
         chats = [generation_chat(self.cfg.prompt, d) for d in docs]
         crits = tuple(self.cfg.prompt.criteria)
         outputs = self.backend.generate(chats, max_new_tokens=self.cfg.max_new_tokens)
-        parsed = [parse_scores(o, crits) for o in outputs]
-        retry = [i for i, p in enumerate(parsed) if p is None]
+        parsed = [None if isinstance(o, Failed) else parse_scores(o, crits) for o in outputs]
+        # One retry for output that came but did not parse (a failed request was already retried).
+        retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
             self.stats["retried"] += len(retry)
             again = self.backend.generate(
@@ -95,12 +117,14 @@ class Annotator:
                              {"role": "user", "content": self.cfg.prompt.retry_message}] for i in retry],
                 max_new_tokens=self.cfg.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = parse_scores(o, crits)
+                parsed[i] = None if isinstance(o, Failed) else parse_scores(o, crits)
                 outputs[i] = o
         res = []
         for p, o in zip(parsed, outputs):
-            if p is None:
-                res.append({"status": "failed", "mode": "generate", "raw": o[:300]})
+            if isinstance(o, Failed):
+                res.append({**o.as_dict(), "mode": "generate"})
+            elif p is None:
+                res.append({"status": "failed", "reason": UNPARSEABLE, "mode": "generate", "raw": o[:300]})
             else:
                 res.append({"status": "ok", "mode": "generate", **p})
         return res

@@ -47,6 +47,11 @@ def print_summary(metrics: dict, cfg: CorpusConfig) -> None:
             t.add_row(mode, str(a.get("n", 0)), str(a.get("failed", 0)), fmt(a.get("spearman")),
                       fmt(a.get("roc_auc")), fmt(a.get("accuracy_at_threshold")), fmt(a.get("mean_abs_error")))
         out.print(t)
+        for mode in modes:  # failed = no score from the model; left out of every number above
+            if ann[mode].get("failed"):
+                reasons = ", ".join(f"{k} {v}" for k, v in sorted(ann[mode].get("failed_reasons", {}).items()))
+                out.print(f"[yellow]annotator ({mode}): {ann[mode]['failed']} documents "
+                          f"failed ({reasons}); they are not labels and are asked again on a rerun[/]")
     comp = stats.get("compliance", {})
     if comp:
         pii, opt, dec = comp.get("pii", {}), comp.get("optout", {}), comp.get("decontamination", {})

@@ -3,7 +3,9 @@ held-out test split (precision/recall/F1 at the filter threshold, plus the thres
 
 Training reads the prefiltered documents; the test split also includes documents excluded as
 held-out (`input.exclude_split` / `exclude_ids`) that the prefilters would have kept, so
-excluding the test split from the corpus leaves the classifier's test metrics unchanged."""
+excluding the test split from the corpus leaves the classifier's test metrics unchanged.
+Annotations that failed (no score from the model) are never labels; their number is reported as
+``annotations_failed_excluded``."""
 
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> d
     else:
         labelled = {i: float(a[c.target]) for i, a in annotations.items()
                     if a.get("status") == "ok" and i in texts}
+    excluded = 0 if c.labels_from == "gold" else sum(a.get("status") != "ok" for i, a in annotations.items()
+                                                       if i in texts)
     train_ids = sorted(i for i in labelled if split_of(i) != "test")
     test_ids = sorted(i for i in {**texts, **heldout} if split_of(i) == "test" and (i in gold or i in labelled))
     texts = {**heldout, **texts}  # texts of the test documents; train_ids come from the prefiltered ones only
@@ -72,6 +76,7 @@ def train_phase(cfg: CorpusConfig, out: Path, annotations: dict[str, dict]) -> d
     clf = DocClassifier.train([texts[i] for i in train_ids], y_train, kind=c.kind, max_chars=c.max_chars,
                               n_features=c.n_features, C=c.C, seed=c.seed)
     metrics: dict = {"fingerprint": fingerprint, "labels_from": c.labels_from, "kind": c.kind,
+                     "annotations_failed_excluded": excluded,
                      "train_documents": len(train_ids), "train_positives": int(sum(y_train)),
                      "threshold": cfg.filter.threshold}
     scores = clf.predict_proba([texts[i] for i in test_ids])

@@ -47,7 +47,7 @@ class EmbeddingJudge:
         have = [i for i, r in enumerate(references) if r]
         texts = [t for i in have for t in (answers_x[i] or " ", answers_y[i] or " ", references[i])]
         vecs = self._vectors(texts)
-        out: list[dict] = [{"status": "failed", "verdict": None, "reason": "no reference"} for _ in references]
+        out: list[dict] = [{"status": "failed", "verdict": None, "reason": "no_reference"} for _ in references]
         for k, i in enumerate(have):
             vx, vy, vr = vecs[3 * k: 3 * k + 3]
             sx, sy = float(vx @ vr), float(vy @ vr)

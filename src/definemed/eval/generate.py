@@ -4,14 +4,23 @@ Each row has exactly the fields of `ANSWER_FIELDS` (the judge and the failure an
 
     {"id", "model" (label), "model_ref" (checkpoint path or served name), "prompt" (the user text),
      "answer", "reference" (or null), "new_tokens", "hit_limit", "seconds",
-     "settings": {"max_new_tokens", "temperature", "seed", "chat_template"}}
+     "settings": {"max_new_tokens", "temperature", "seed", "chat_template"},
+     "status" ("ok" or "failed"), "reason" (null, "http_error", "empty_output", ...)}
 
 Local models generate with `definemed.models.chat.generate_chat` (batched, greedy or sampled);
-servers through the OpenAI-compatible backend. The file is cached: a sidecar
-``answers/.<label>.key`` holds the hash of the model (weights fingerprint or served name), the
-settings, the system prompt and the items' ids and prompts. With the same key, rows already on
-disk are kept and only missing items are generated (rows are appended per batch, so an
-interrupted run resumes); with another key the file is regenerated. Sampled answers
+servers through the OpenAI-compatible backend. Fail closed: a request that fails for good is a
+row with status "failed" and its reason (answer ""), never a crash of the run and never an "ok"
+empty answer; the judges leave such items out and count them. An empty answer that the model
+did give (it stopped at once) is its answer: status "ok", judged like any other (it loses), and
+counted in the metrics as ``empty_answers``. (An empty *verdict* from a judge, by contrast, is a
+failed verdict: `definemed.llm.base.EMPTY_OUTPUT`.)
+
+The file is cached: a sidecar ``answers/.<label>.key`` holds the hash of the model identity
+(`definemed.llm.fingerprint`: the content of a local checkpoint's weights, config and tokenizer
+plus the dtype, or server URL + served name), the settings, the system prompt and the items' ids
+and prompts. With the same key, rows already on disk are kept and only missing or failed items
+are generated (rows are appended per batch, so an interrupted run resumes); with another key
+the file is regenerated. Sampled answers
 (temperature > 0) are seeded per batch, so a resumed sampled run may differ from an
 uninterrupted one; greedy answers do not.
 """
@@ -28,12 +37,14 @@ from definemed.data.io import read_jsonl_tolerant, write_jsonl
 from definemed.data.schemas import InstructionItem
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.config import GenerateEvalConfig
-from definemed.eval.rundir import EvalRun, model_fingerprint, model_labels
+from definemed.eval.rundir import EvalRun, model_labels
 from definemed.errors import UserError
+from definemed.llm.base import Failed
+from definemed.llm.fingerprint import local_fingerprint, served_fingerprint
 from definemed.runs import atomic_write_text
 
 ANSWER_FIELDS = ("id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit",
-                 "seconds", "settings")
+                 "seconds", "settings", "status", "reason")
 
 
 def user_text(item: InstructionItem) -> str:
@@ -64,7 +75,7 @@ class AnswerFile:
         rows: dict[str, dict] = {}
         if self.key_path.exists() and self.key_path.read_text().strip() == key and self.path.exists():
             for row in read_jsonl_tolerant(self.path.read_text(encoding="utf-8")):  # torn: regenerate
-                if set(row) == set(ANSWER_FIELDS):
+                if set(row) == set(ANSWER_FIELDS) and row["status"] == "ok":  # failed rows: asked again
                     rows[row["id"]] = row
         atomic_write_text(self.key_path, key + "\n")
         self.rewrite(list(rows.values()))
@@ -123,7 +134,7 @@ def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: lis
                        progress=None) -> tuple[list[dict], int]:
     """All answer rows of one model in item order, and how many were generated now."""
     server = cfg.backend == "openai"
-    fingerprint = f"openai:{cfg.base_url}:{ref}" if server else model_fingerprint(ref)
+    fingerprint = served_fingerprint(cfg.base_url or "", ref) if server else local_fingerprint(ref, cfg.dtype)
     store = AnswerFile(cfg.output_dir / "answers", label)
     done = store.open(answers_key(fingerprint, cfg, items))
     todo = [it for it in items if it.id not in done]
@@ -136,10 +147,7 @@ def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: lis
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
             outs = generate([user_text(it) for it in batch], items.index(batch[0]))
-            rows = [{"id": it.id, "model": label, "model_ref": model_ref, "prompt": user_text(it),
-                     "answer": o["text"], "reference": it.reference, "new_tokens": o["new_tokens"],
-                     "hit_limit": bool(o["hit_limit"]), "seconds": round(o["seconds"], 4),
-                     "settings": settings_of(cfg)} for it, o in zip(batch, outs)]
+            rows = [_row(it, o, label, model_ref, cfg) for it, o in zip(batch, outs)]
             store.append(rows)
             done.update({r["id"]: r for r in rows})
             if progress is not None:
@@ -147,6 +155,16 @@ def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: lis
     ordered = [done[it.id] for it in items]
     store.rewrite(ordered)
     return ordered, len(todo)
+
+
+def _row(it: InstructionItem, out: dict | Failed, label: str, model_ref: str, cfg: GenerateEvalConfig) -> dict:
+    row = {"id": it.id, "model": label, "model_ref": model_ref, "prompt": user_text(it), "reference": it.reference,
+           "settings": settings_of(cfg)}
+    if isinstance(out, Failed):
+        return {**row, "answer": "", "new_tokens": None, "hit_limit": False, "seconds": 0.0, "status": "failed",
+                "reason": out.reason}
+    return {**row, "answer": out["text"], "new_tokens": out["new_tokens"], "hit_limit": bool(out["hit_limit"]),
+            "seconds": round(out["seconds"], 4), "status": "ok", "reason": None}
 
 
 def _resolved(ref: str) -> str:
@@ -157,8 +175,10 @@ def _resolved(ref: str) -> str:
 
 def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
     """Answers of every model of ``cfg``; returns per-model metrics (also in metrics.json)."""
+    from collections import Counter
     from contextlib import nullcontext
 
+    from definemed.console import console
     from definemed.data.sample import load_instructions
     from definemed.data.subsets import stratified_subset
 
@@ -174,9 +194,15 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
         bar = progress_factory(f"generate {label}", len(items)) if progress_factory else nullcontext(None)
         with bar as advance:
             rows, generated = generate_for_model(label, ref, cfg, items, progress=advance)
-        tokens = [r["new_tokens"] for r in rows if r["new_tokens"] is not None]
-        metrics[label] = {"items": len(rows), "generated_now": generated,
-                          "hit_limit": mean_with_ci([float(r["hit_limit"]) for r in rows], seed=cfg.seed),
+        ok = [r for r in rows if r["status"] == "ok"]
+        tokens = [r["new_tokens"] for r in ok if r["new_tokens"] is not None]
+        failed = Counter(r["reason"] for r in rows if r["status"] != "ok")
+        if failed:
+            console.print(f"[yellow]{label}: {sum(failed.values())} answer(s) failed "
+                          f"({', '.join(f'{k} {v}' for k, v in sorted(failed.items()))}); rerun to retry them[/]")
+        metrics[label] = {"items": len(rows), "generated_now": generated, "failed": sum(failed.values()),
+                          "failed_reasons": dict(failed), "empty_answers": sum(not r["answer"].strip() for r in ok),
+                          "hit_limit": mean_with_ci([float(r["hit_limit"]) for r in ok], seed=cfg.seed),
                           "mean_new_tokens": sum(tokens) / len(tokens) if tokens else None,
                           "seconds": round(sum(r["seconds"] for r in rows), 3)}
         outputs[f"answers/{label}"] = cfg.output_dir / "answers" / f"{label}.jsonl"

@@ -10,9 +10,15 @@ Two verdict modes, as for the corpus annotator:
   this far better than writing JSON.
 With ``reference_guided`` the judge also sees the item's reference answer.
 
+Fail closed: a verdict is "ok" only if it came out of the model. Missing log-probs, an option
+absent from a server's top-k, an HTTP error, empty or unparseable output make the comparison
+``{"status": "failed", "verdict": None, "reason": ...}``; `stats` counts them and `failures`
+counts them per reason. Failed verdicts are not cached, so a rerun asks again.
+
 One call judges one order (answer A shown first); `definemed.eval.pairwise` runs both orders.
-Verdicts are cached on disk by (judge model, prompt version, mode, the full prompt), and the
-prompt holds the instruction, both answers in their order and the reference.
+Verdicts are cached on disk by (judge backend fingerprint, prompt version, mode, max_new_tokens
+in generate mode, the full prompt), and the prompt holds the instruction, both answers in their
+order and the reference.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from pathlib import Path
 from typing import Callable, Literal, Optional
 
 from definemed.eval import judge_prompt as P
-from definemed.llm.base import LLMBackend
+from definemed.llm.base import Failed, LLMBackend
 from definemed.llm.cache import ResultCache, cached_map, content_hash
+from definemed.llm.fingerprint import cache_identity
 from definemed.llm.parse import json_objects
 
 Mode = Literal["generate", "loglik"]
 VERDICTS = ("A", "B", "tie")
+UNPARSEABLE = "unparseable_output"
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,15 @@ class LLMJudge:
         self.max_new_tokens = max_new_tokens
         self.cache = ResultCache(cache_path) if cache_path else None
         self.stats: Counter = Counter()
+        self.failures: Counter = Counter()  # reason -> failed calls (fresh and never cached)
         self.name = f"{backend.name}|{mode}" + ("|reference" if reference_guided else "")
+
+    def identity(self) -> str:
+        """What a cached verdict depends on besides the prompt (the prompt holds the reference)."""
+        settings = {"prompt_version": P.VERSION, "mode": self.mode}
+        if self.mode == "generate":  # greedy: temperature 0, so the token budget is the only setting
+            settings.update(max_new_tokens=self.max_new_tokens, temperature=0.0)
+        return cache_identity(self.backend, **settings)
 
     def chat(self, c: Comparison) -> list[dict[str, str]]:
         return P.judge_chat(c.instruction, c.answer_a, c.answer_b,
@@ -112,19 +128,25 @@ class LLMJudge:
 
     def judge(self, comparisons: list[Comparison], progress: Callable[[int], None] | None = None,
               chunk: int = 8) -> list[dict]:
-        """One verdict per comparison: {"status": "ok"|"failed", "verdict": "A"|"B"|"tie"|None, ...}."""
+        """One verdict per comparison: {"status": "ok", "verdict": "A"|"B"|"tie", ...} or
+        {"status": "failed", "verdict": None, "reason": ...}."""
         chats = [self.chat(c) for c in comparisons]
-        keys = [ResultCache.key(self.backend.name, P.VERSION, self.mode, content_hash(json.dumps(ch)))
-                for ch in chats]
+        identity = self.identity() if self.cache is not None else ""
+        keys = [ResultCache.key(identity, content_hash(json.dumps(ch))) for ch in chats]
         run = self._loglik if self.mode == "loglik" else self._generate
         results = cached_map(self.cache, keys, chats, run, chunk, progress, self.stats)
         for r in results:
             self.stats[r["status"]] += 1
+            if r["status"] != "ok":
+                self.failures[r["reason"]] += 1
         return results  # type: ignore[return-value]
 
     def _loglik(self, chats: list[list[dict]]) -> list[dict]:
         out = []
         for logps in self.backend.score_options(chats, list(P.LOGLIK_OPTIONS), prefix=P.LOGLIK_PREFIX):
+            if isinstance(logps, Failed):
+                out.append({**logps.as_dict(), "verdict": None})
+                continue
             probs = softmax(logps)
             best = max(range(3), key=probs.__getitem__)
             out.append({"status": "ok", "verdict": VERDICTS[best], "probs": [round(p, 4) for p in probs]})
@@ -132,14 +154,23 @@ class LLMJudge:
 
     def _generate(self, chats: list[list[dict]]) -> list[dict]:
         outputs = self.backend.generate(chats, max_new_tokens=self.max_new_tokens)
-        parsed = [parse_verdict(o) for o in outputs]
-        retry = [i for i, p in enumerate(parsed) if p is None]
+        parsed = [None if isinstance(o, Failed) else parse_verdict(o) for o in outputs]
+        # One retry for output that came but did not parse (a failed request was already retried).
+        retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
             self.stats["retried"] += len(retry)
             again = self.backend.generate(
                 [chats[i] + [{"role": "assistant", "content": outputs[i]}, {"role": "user", "content": P.RETRY_DE}]
                  for i in retry], max_new_tokens=self.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i], outputs[i] = parse_verdict(o), o
-        return [{"status": "failed", "verdict": None, "raw": o[:300]} if p is None else {"status": "ok", **p}
-                for p, o in zip(parsed, outputs)]
+                parsed[i] = None if isinstance(o, Failed) else parse_verdict(o)
+                outputs[i] = o
+        return [_generated_verdict(p, o) for p, o in zip(parsed, outputs)]
+
+
+def _generated_verdict(parsed: dict | None, output) -> dict:
+    if isinstance(output, Failed):
+        return {**output.as_dict(), "verdict": None}
+    if parsed is None:
+        return {"status": "failed", "reason": UNPARSEABLE, "verdict": None, "raw": output[:300]}
+    return {"status": "ok", **parsed}

@@ -24,7 +24,8 @@ import numpy as np
 from definemed.eval import mcq_data
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.config import MCQEvalConfig
-from definemed.eval.rundir import EvalRun, model_fingerprint, model_labels
+from definemed.eval.rundir import EvalRun, model_labels
+from definemed.models.fingerprint import model_fingerprint
 from definemed.runs import atomic_write_json, read_json
 
 log = logging.getLogger("definemed.eval")

@@ -4,14 +4,17 @@ Bradley–Terry ranking, and agreement between judges.
 For models X and Y on their common items, an LLM judge sees every item twice: X as answer A,
 then Y as answer A. A win needs both orders to agree; a disagreement (position bias: "A" both
 times) counts as a tie, and the share of items where both orders agree is the judge's
-**position-consistency rate**. Items where either order failed to parse are counted as failed and
-left out of the rates. Win-rate = (wins + ½·ties) / n with a bootstrap 95% CI; the
+**position-consistency rate**. Items where either order failed (unparseable or empty output, missing
+log-probs, an HTTP error) are counted as failed, per reason, and left out of the rates; so are
+items whose answer failed to generate (answer rows with status "failed"; reason "answer_failed").
+Win-rate = (wins + ½·ties) / n with a bootstrap 95% CI; the
 length-controlled win-rate is explained in `definemed.eval.lc_winrate`. With three or more models
 every pair is judged, giving a win-rate matrix and a Bradley–Terry ranking.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import combinations
 from pathlib import Path
 from typing import Callable, Literal, Optional
@@ -26,6 +29,7 @@ from definemed.eval.lc_winrate import lc_win_rate
 from definemed.llm.base import BackendConfig
 
 SCORE = {"X": 1.0, "tie": 0.5, "Y": 0.0}  # from X's point of view
+ANSWER_FAILED = "answer_failed"
 
 
 class PairwiseConfig(StrictModel):
@@ -45,7 +49,8 @@ class PairwiseConfig(StrictModel):
 def combine(first: dict, second: dict) -> dict:
     """Verdict on X vs Y from the order with X shown as A (``first``) and with Y as A (``second``)."""
     if first["status"] != "ok" or second["status"] != "ok":
-        return {"status": "failed", "verdict": None, "consistent": None}
+        reason = (first if first["status"] != "ok" else second).get("reason", "unknown")
+        return {"status": "failed", "verdict": None, "consistent": None, "reason": reason}
     v1 = {"A": "X", "B": "Y", "tie": "tie"}[first["verdict"]]
     v2 = {"A": "Y", "B": "X", "tie": "tie"}[second["verdict"]]
     if v1 == v2:
@@ -53,21 +58,35 @@ def combine(first: dict, second: dict) -> dict:
     return {"status": "ok", "verdict": "tie", "consistent": False}
 
 
+def answer_ok(row: dict) -> bool:
+    """An answer row counts unless generation failed for it (rows of older files have no status)."""
+    return row.get("status", "ok") == "ok"
+
+
 def pair_items(rows_x: dict[str, dict], rows_y: dict[str, dict], max_items: int | None = None) -> list[dict]:
-    """The items both models answered, sorted by id: {"id", "prompt", "reference", "x", "y"}."""
+    """The items both models have rows for, sorted by id: {"id", "prompt", "reference", "x", "y"},
+    and "answer_failed": True where either answer failed to generate (not judged)."""
     ids = sorted(set(rows_x) & set(rows_y))[:max_items]
     return [{"id": i, "prompt": rows_x[i]["prompt"], "reference": rows_x[i].get("reference") or rows_y[i].get("reference"),
-             "x": rows_x[i]["answer"], "y": rows_y[i]["answer"]} for i in ids]
+             "x": rows_x[i]["answer"], "y": rows_y[i]["answer"],
+             **({} if answer_ok(rows_x[i]) and answer_ok(rows_y[i]) else {"answer_failed": True})} for i in ids]
+
+
+def failed_answer(it: dict) -> dict:
+    return {"id": it["id"], "status": "failed", "verdict": None, "consistent": None, "reason": ANSWER_FAILED}
 
 
 def judge_llm(judge: LLMJudge, items: list[dict], progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Both orders of every item in one batch of judge calls; per item the combined verdict."""
-    comps = ([Comparison(it["prompt"], it["x"], it["y"], it["reference"]) for it in items]
-             + [Comparison(it["prompt"], it["y"], it["x"], it["reference"]) for it in items])
+    """Both orders of every item in one batch of judge calls; per item the combined verdict.
+    Items with a failed answer are not judged: they are failed outcomes."""
+    todo = [it for it in items if not it.get("answer_failed")]
+    comps = ([Comparison(it["prompt"], it["x"], it["y"], it["reference"]) for it in todo]
+             + [Comparison(it["prompt"], it["y"], it["x"], it["reference"]) for it in todo])
     v = judge.judge(comps, progress=progress)
-    n = len(items)
-    return [{"id": it["id"], **combine(v[k], v[n + k]), "order_xy": v[k], "order_yx": v[n + k]}
-            for k, it in enumerate(items)]
+    n = len(todo)
+    judged = {it["id"]: {"id": it["id"], **combine(v[k], v[n + k]), "order_xy": v[k], "order_yx": v[n + k]}
+              for k, it in enumerate(todo)}
+    return [judged.get(it["id"]) or failed_answer(it) for it in items]
 
 
 def summarise_pair(outcomes: list[dict], items: list[dict], seed: int = 0, n_boot: int = 1000) -> dict:
@@ -77,6 +96,7 @@ def summarise_pair(outcomes: list[dict], items: list[dict], seed: int = 0, n_boo
     consistent = [float(o["consistent"]) for o, _ in ok if o.get("consistent") is not None]
     return {
         "n": len(ok), "failed": len(outcomes) - len(ok),
+        "failed_reasons": dict(Counter(o.get("reason", "unknown") for o in outcomes if o["status"] != "ok")),
         "wins": sum(o["verdict"] == "X" for o, _ in ok), "ties": sum(o["verdict"] == "tie" for o, _ in ok),
         "losses": sum(o["verdict"] == "Y" for o, _ in ok),
         "win_rate": mean_with_ci(scores, seed=seed, n_boot=n_boot),

@@ -16,8 +16,8 @@ from definemed.eval.answer_files import load_answer_files
 from definemed.eval.bradley_terry import bradley_terry
 from definemed.eval.embedding_judge import EmbeddingJudge, e5_embed
 from definemed.eval.judge import LLMJudge
-from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs, judge_llm, pair_items,
-                                     summarise_pair, win_rate_matrix)
+from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs, failed_answer, judge_llm,
+                                     pair_items, summarise_pair, win_rate_matrix)
 from definemed.errors import UserError
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
 from definemed.eval.rundir import EvalRun
@@ -25,8 +25,10 @@ from definemed.runs import atomic_write_json, atomic_write_text
 
 
 def _embedding_verdicts(judge: EmbeddingJudge, items: list[dict]) -> list[dict]:
-    res = judge.compare([it["x"] for it in items], [it["y"] for it in items], [it["reference"] for it in items])
-    return [{"id": it["id"], **r} for it, r in zip(items, res)]
+    todo = [it for it in items if not it.get("answer_failed")]
+    res = judge.compare([it["x"] for it in todo], [it["y"] for it in todo], [it["reference"] for it in todo])
+    judged = {it["id"]: {"id": it["id"], **r} for it, r in zip(todo, res)}
+    return [judged.get(it["id"]) or failed_answer(it) for it in items]
 
 
 def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
@@ -76,6 +78,7 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
                        "pairs": list(summaries.values()), "win_rate_matrix": win_rate_matrix(labels, summaries)}
         if isinstance(judge, LLMJudge):
             entry["calls"] = dict(judge.stats)
+            entry["failed_calls_by_reason"] = dict(judge.failures)
         if len(labels) >= 3:
             outcomes = {(i, j): {o["id"]: SCORE[o["verdict"]] for o in verdicts[(name, i, j)] if o["status"] == "ok"}
                         for i, j in pairs}
@@ -86,11 +89,13 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
               **agreement(verdicts[(j1, i, j)], verdicts[(j2, i, j)], seed=cfg.seed, n_boot=cfg.n_boot)}
              for j1, j2 in combinations(judges, 2) for i, j in pairs]
     result = {"models": labels, "judges": per_judge, "agreement": agree,
-              "notes": "win = both orders agree; inconsistent orders count as ties; failed items are left out"}
+              "notes": "win = both orders agree; inconsistent orders count as ties; failed items (no verdict "
+                       "from the model, or a failed answer) are left out and counted per reason"}
     atomic_write_json(cfg.output_dir / "pairwise.json", result)
     atomic_write_text(cfg.output_dir / "pairwise_verdicts.jsonl", "".join(r + "\n" for r in rows))
     metrics = {name: {f"{p['a']} vs {p['b']}": {
-        "n": p["n"], "failed": p["failed"], "win_rate": p["win_rate"], "lc_win_rate": p["lc_win_rate"]["mean"],
+        "n": p["n"], "failed": p["failed"], "failed_reasons": p["failed_reasons"],
+        "win_rate": p["win_rate"], "lc_win_rate": p["lc_win_rate"]["mean"],
         "position_consistency": p["position_consistency"]["mean"] if p["position_consistency"] else None}
         for p in e["pairs"]} for name, e in per_judge.items()}
     metrics["agreement"] = {f"{' ~ '.join(a['judges'])} ({a['a']} vs {a['b']})": a["agreement"]["mean"] for a in agree}
@@ -114,6 +119,10 @@ def judge_backend_config(model: str | None, base_url: str | None, served_model: 
     return BackendConfig(kind="local", model=model) if model else None
 
 
+def _reasons(reasons: dict | None) -> str:
+    return f" ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
+
+
 def summary_lines(metrics: dict) -> list[str]:
     """One readable line per judge and pair, and per agreement."""
     def f(x) -> str:
@@ -128,5 +137,5 @@ def summary_lines(metrics: dict) -> list[str]:
             wr = m["win_rate"]
             lines.append(f"{judge} {pair}: win-rate {f(wr['mean'])} [{f(wr['ci_low'])}, {f(wr['ci_high'])}], "
                          f"LC {f(m['lc_win_rate'])}, position consistency {f(m['position_consistency'])}, "
-                         f"n={m['n']}, failed {m['failed']}")
+                         f"n={m['n']}, failed {m['failed']}{_reasons(m.get('failed_reasons'))}")
     return lines

@@ -1,4 +1,5 @@
-"""The eval run directory (``runs/eval/<name>/``) and the identity of the models evaluated in it.
+"""The eval run directory (``runs/eval/<name>/``) and the labels of the models evaluated in it
+(their identity for caches: `definemed.models.fingerprint`).
 
 One eval run holds several evaluations (``mcq.json``, ``answers/*.jsonl``, later pairwise
 judging and failure modes), so its ``config.yaml`` and ``metrics.json`` have one section per
@@ -8,7 +9,6 @@ manifest keeps the inputs and outputs of all of them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -78,21 +78,3 @@ def model_labels(args: list[str]) -> list[tuple[str, str]]:
         seen.add(label)
         out.append((label, ref))
     return out
-
-
-def model_fingerprint(ref: str) -> str:
-    """Identity of a model for caches: a local checkpoint's path plus the size and mtime of its
-    weight and config files (cheap, changes when the weights are rewritten); a hub id or served
-    name as is."""
-    from definemed.models import resolve_model
-
-    resolved = resolve_model(ref)
-    p = Path(resolved)
-    if not p.is_dir():
-        return resolved
-    parts = [str(p.resolve())]
-    for f in sorted(p.iterdir()):
-        if f.suffix in (".safetensors", ".json", ".jinja") and f.is_file():
-            st = f.stat()
-            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,14 +1,53 @@
-"""The backend interface and its configuration."""
+"""The backend interface and its configuration.
+
+Fail closed: a backend never invents a value. Per chat, `generate` returns the text or a
+`Failed`, and `score_options` the options' log-probabilities or a `Failed` (no log-probs, an
+option missing from the server's top-k, an HTTP error, a non-finite value). Callers count the
+failures by ``reason`` and leave those items out of every statistic.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Protocol
+import math
+from dataclasses import dataclass
+from typing import Literal, Optional, Protocol, Union
 
 from pydantic import Field
 
 from definemed.config import StrictModel
 
 Message = dict[str, str]
+
+# The reasons a backend reports (callers add their own, e.g. "unparseable_output").
+HTTP_ERROR = "http_error"
+EMPTY_OUTPUT = "empty_output"
+NO_LOGPROBS = "no_logprobs"
+OPTION_NOT_IN_TOP = "option_not_in_top_logprobs"
+NON_FINITE = "non_finite_logprob"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One chat the model gave no usable answer for; ``reason`` is a short slug that is counted,
+    ``detail`` a human hint (an HTTP status, the missing option)."""
+
+    reason: str
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {"status": "failed", "reason": self.reason, **({"detail": self.detail} if self.detail else {})}
+
+
+Completion = Union[str, Failed]
+OptionScores = Union[list[float], Failed]
+
+
+def checked_scores(scores: list[float]) -> OptionScores:
+    """``scores`` if every one is a finite log-probability, else a failure (a NaN from an
+    overflowing fp16 forward must not become a verdict)."""
+    if all(math.isfinite(s) for s in scores):
+        return scores
+    return Failed(NON_FINITE)
 
 
 class BackendConfig(StrictModel):
@@ -28,12 +67,15 @@ class LLMBackend(Protocol):
     name: str
 
     def generate(self, chats: list[list[Message]], max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0) -> list[str]:
-        """One completion per chat (assistant turn)."""
+                 seed: int = 0) -> list[Completion]:
+        """One completion per chat (assistant turn), or `Failed` (HTTP error, empty output)."""
 
-    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[list[float]]:
+    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[OptionScores]:
         """Per chat, the log-probability of each option as the first token(s) of the assistant turn,
-        after the optional assistant ``prefix``."""
+        after the optional assistant ``prefix``, or `Failed` when the model did not give all of them."""
+
+    def fingerprint(self) -> str:
+        """Everything about the model that can change an answer (see `definemed.llm.fingerprint`)."""
 
 
 def make_backend(cfg: BackendConfig) -> LLMBackend:

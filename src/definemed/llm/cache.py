@@ -1,7 +1,10 @@
-"""On-disk cache of LLM results, keyed by (model, prompt version, mode, input hash).
+"""On-disk cache of LLM results, keyed by the backend's identity and every setting that can change
+the answer (`definemed.llm.fingerprint.cache_identity`) plus the input hash.
 
 SQLite: one file, atomic commits, safe for several processes; a rerun with the same model and
-prompt costs nothing, and changing the prompt version invalidates the entries.
+settings costs nothing, and changing any of them misses. Only results with status "ok" are
+stored: a failure (HTTP error, missing log-probs, unparseable output) may well succeed on the
+next run, so it is asked again rather than remembered.
 """
 
 from __future__ import annotations
@@ -50,11 +53,16 @@ class ResultCache:
         self._db.close()
 
 
+def is_ok(result: dict) -> bool:
+    return result.get("status") == "ok"
+
+
 def cached_map(cache: "ResultCache | None", keys: list[str], items: list, compute: Callable[[list], list],
                chunk: int = 16, progress: Callable[[int], None] | None = None,
-               stats: Counter | None = None) -> list:
+               stats: Counter | None = None, cacheable: Callable[[Any], bool] = is_ok) -> list:
     """``compute`` over ``items`` in chunks, skipping those whose key is cached; each chunk's
-    results are saved as they come (a crash loses at most one chunk). Counts hits in
+    results are saved as they come (a crash loses at most one chunk), except those ``cacheable``
+    rejects (by default every result whose status is not "ok"). Counts hits in
     ``stats["cached"]``. Used by the corpus annotator and the pairwise judge."""
     results: list = [None] * len(items)
     if cache is not None:
@@ -69,7 +77,7 @@ def cached_map(cache: "ResultCache | None", keys: list[str], items: list, comput
         idx = todo[s:s + chunk]
         fresh = compute([items[i] for i in idx])
         if cache is not None:
-            cache.put_many({keys[i]: r for i, r in zip(idx, fresh)})
+            cache.put_many({keys[i]: r for i, r in zip(idx, fresh) if cacheable(r)})
         for i, r in zip(idx, fresh):
             results[i] = r
         if progress:

@@ -207,9 +207,9 @@ def run_merge(cfg: MergeConfig) -> dict:
                "checks": record["checks"], "eval": None}
         if cfg.eval.enabled:
             console.print(f"[bold]merge 3/3[/] {label}: medical perplexity and instruction following")
-            result = cached_or_evaluate(out / "eval" / f"{label}.json", cfg.eval, fp,
+            result = cached_or_evaluate(out / "eval" / f"{label}.json", cfg.eval, folder,
                                         lambda: loaded or load_causal_lm(folder, dtype=record["checks"]["dtype"]),
-                                        eval_data)
+                                        eval_data, dtype=str(record["checks"]["dtype"]))
             row["eval"] = summary(result)
         rows.append(row)
         loaded = None
@@ -222,9 +222,8 @@ def run_merge(cfg: MergeConfig) -> dict:
                 continue
             console.print(f"[bold]merge 3/3[/] parent {role}: medical perplexity and instruction following")
             path = parents[role]
-            result = cached_or_evaluate(out / "eval" / f"{role}.json", cfg.eval,
-                                        f"{hashes.get(role) or hashes.get(f'parent/{role}') or path}:{cfg.dtype}",
-                                        lambda: load_causal_lm(path, dtype=cfg.dtype), eval_data)
+            result = cached_or_evaluate(out / "eval" / f"{role}.json", cfg.eval, path,
+                                        lambda: load_causal_lm(path, dtype=cfg.dtype), eval_data, dtype=cfg.dtype)
             parent_rows.append({"label": role, "t": PARENT_T[role], "path": str(path), "eval": summary(result)})
             gc.collect()
 

@@ -79,18 +79,24 @@ def evaluate(model, tok, settings: MergeEvalConfig, data: EvalData) -> dict:
             "constraints": n, "instructions": len(rows), "answers": rows}
 
 
-def fingerprint(settings: MergeEvalConfig, model_id: str) -> str:
-    blob = json.dumps({"settings": settings.model_dump(mode="json"), "model": model_id}, sort_keys=True)
+def fingerprint(settings: MergeEvalConfig, model_dir: str | Path, dtype: str = "") -> str:
+    """The settings, the contents of the checkpoint (`definemed.models.fingerprint`: a model
+    re-merged or replaced at the same path gets another one) and the dtype it is loaded in."""
+    from definemed.models.fingerprint import folder_fingerprint
+
+    blob = json.dumps({"settings": settings.model_dump(mode="json"), "model": folder_fingerprint(model_dir),
+                       "dtype": dtype}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def cached_or_evaluate(path: Path, settings: MergeEvalConfig, model_id: str, load, data: EvalData) -> dict:
-    """Reuse ``path`` if it was computed with the same settings for the same model, else run.
+def cached_or_evaluate(path: Path, settings: MergeEvalConfig, model_dir: str | Path, load, data: EvalData,
+                       dtype: str = "") -> dict:
+    """Reuse ``path`` if it was computed with the same settings, data and model contents, else run.
 
     ``load`` returns (model, tokenizer) and is only called on a cache miss, so a resumed sweep
     never reloads a model it has already scored.
     """
-    fp = fingerprint(settings, f"{model_id}|data:{data.key()}")
+    fp = hashlib.sha256(f"{fingerprint(settings, model_dir, dtype)}|data:{data.key()}".encode()).hexdigest()
     if path.exists():
         try:
             cached = read_json(path)

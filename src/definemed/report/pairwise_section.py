@@ -57,7 +57,10 @@ def _judge(run: Run, judge: str, entry: dict, labels: list[str], names: ModelNam
     for p in pairs:
         a, b = nm(p.get("a", "?")), nm(p.get("b", "?"))
         lc = p.get("lc_win_rate") or {}
-        rows.append([names.cell(a), names.cell(b), num(p.get("n")), num(p.get("failed")),
+        reasons = p.get("failed_reasons") or {}
+        failed = num(p.get("failed")) + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})"
+                                         if reasons else "")
+        rows.append([names.cell(a), names.cell(b), num(p.get("n")), failed,
                      f"{p.get('wins', 0)} / {p.get('ties', 0)} / {p.get('losses', 0)}",
                      ci(p.get("win_rate"), as_pct=True), ci(lc, as_pct=True), num(lc.get("length_coef"), 2),
                      ci(p.get("position_consistency"), as_pct=True) if kind == "llm" else "–"])
