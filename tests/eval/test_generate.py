@@ -47,13 +47,18 @@ def test_rows_cache_and_resume(tiny_model, tmp_path, counting):
     path = tmp_path / "ev" / "answers" / "tiny.jsonl"
     rows = rows_of(path)
     assert len(counting) == 5 and metrics["tiny"]["generated_now"] == 5
-    assert [r["id"] for r in rows] == ["inst-001", "inst-002", "inst-003", "inst-004", "inst-005"]
+    from definemed.data.sample import load_instructions
+
+    chosen = {i.id: i for i in load_instructions(DATA)}
+    ids = [r["id"] for r in rows]
+    assert len(set(chosen[i].category for i in ids)) == 5  # a stratified subset: 5 categories, not lines 1-5
+    assert ids == sorted(ids)
     for r in rows:
         assert set(r) == FIELDS
         assert r["model"] == "tiny" and r["model_ref"] == str(tiny_model)
         assert r["settings"] == {"max_new_tokens": 3, "temperature": 0.0, "seed": 0, "chat_template": True}
         assert r["new_tokens"] <= 3 and isinstance(r["hit_limit"], bool) and r["seconds"] > 0
-    assert rows[0]["reference"].startswith("Das Reizdarmsyndrom")
+    assert rows[0]["reference"] == chosen[rows[0]["id"]].reference
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["generate"]["tiny"]["items"] == 5
 
     counting.clear()  # same model, settings and items: nothing is generated
@@ -118,7 +123,10 @@ def test_http_failure_is_a_failed_row_not_a_crash_and_is_retried_next_run(tmp_pa
     from definemed.data.sample import load_instructions
 
     monkeypatch.setattr("definemed.llm.openai_compat.time.sleep", lambda s: None)
-    FakeServer.fail_if_contains = gen.user_text(load_instructions(DATA)[1])[:40]
+    from definemed.data.subsets import stratified_subset
+
+    chosen = stratified_subset(load_instructions(DATA), 3, key=lambda i: i.category, seed=0)
+    FakeServer.fail_if_contains = gen.user_text(chosen[1])[:40]
     cfg = GenerateEvalConfig(models=["m"], data=DATA, output_dir=tmp_path, limit=3, backend="openai",
                              base_url=fake_server, max_new_tokens=7)
     metrics = gen.run_generate(cfg)["m"]
@@ -182,5 +190,5 @@ def test_openai_compatible_server(tmp_path):
         httpd.shutdown()
     rows = rows_of(tmp_path / "answers" / "org__served-model.jsonl")
     assert [set(r) for r in rows] == [FIELDS] * 3
-    assert rows[0]["model_ref"] == "org/served-model" and rows[0]["answer"].startswith("Antwort: Was ist ei")
+    assert rows[0]["model_ref"] == "org/served-model" and rows[0]["answer"].startswith("Antwort: ")
     assert all(r["new_tokens"] == 7 and r["hit_limit"] for r in rows)
