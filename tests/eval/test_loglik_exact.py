@@ -20,7 +20,9 @@ def requests(seed: int = 0, n: int = 5, vocab: int = 512) -> list[Request]:
 
 
 def one_by_one(model, reqs: list[Request]) -> list[list[float]]:
-    """The reference: each context + option in its own forward pass, no mask, no padding."""
+    """The reference: each context + option in its own forward pass, no mask, no padding (run with
+    an eager twin of the model: exact without any mask, and one compile-free pass per length)."""
+    model = eager_twin(model)
     out = []
     with torch.no_grad():
         for r in reqs:
@@ -31,6 +33,16 @@ def one_by_one(model, reqs: list[Request]) -> list[list[float]]:
                 row.append(sum(logp[len(r.context) - 1 + m, tok].item() for m, tok in enumerate(cont)))
             out.append(row)
     return out
+
+
+def eager_twin(model):
+    if model.config._attn_implementation == "eager":
+        return model
+    twin = type(model)(model.config.__class__.from_dict({**model.config.to_dict(), "_attn_implementation": "eager"}))
+    twin.load_state_dict(model.state_dict())
+    twin.set_attn_implementation("eager")
+    assert twin.config._attn_implementation == "eager"
+    return twin.eval()
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)

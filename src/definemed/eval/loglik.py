@@ -3,7 +3,9 @@
 Tokenization follows lm-eval's ``_encode_pair`` exactly: trailing whitespace of the context moves
 to the continuation, ``context + continuation`` is encoded as a whole and the continuation's
 tokens are what follows the context's own encoding; the model reads ``context_ids +
-continuation_ids`` (that is not always the tokenization of the joined string).
+continuation_ids`` (that is not always the tokenization of the joined string). Special tokens as
+lm-eval's ``tok_encode``: BOS where the tokenizer adds one, none where the text already starts
+with it (a rendered chat template).
 
 Two ways to run the forward passes:
 
@@ -37,14 +39,25 @@ class Request:
     continuations: list[list[int]]
 
 
+def tok_encode(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` as lm-eval's ``HFLM.tok_encode`` makes them (its default
+    ``add_bos_token=None``): the tokenizer's own special tokens (so BOS where the tokenizer adds
+    one), except when the text already starts with the prefix token's text (BOS, else EOS), as a
+    rendered chat template does: then none, so BOS is never doubled."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if prefix is not None and text.startswith(tokenizer.decode(prefix)):
+        return tokenizer.encode(text, add_special_tokens=False)
+    return tokenizer.encode(text)
+
+
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """(context ids, continuation ids) by lm-eval's rules (``lm_eval.api.model._encode_pair``)."""
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
-    whole = tokenizer(context + continuation).input_ids
-    ctx = tokenizer(context).input_ids
+    whole = tok_encode(tokenizer, context + continuation)
+    ctx = tok_encode(tokenizer, context)
     return ctx, whole[len(ctx):]
 
 

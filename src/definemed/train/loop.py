@@ -19,7 +19,7 @@ from definemed.console import console
 from definemed.runs import RunDir, atomic_write_text, read_json
 from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from definemed.train.config import TrainConfig
-from definemed.train.packing import PackedMixture
+from definemed.train.packing import PackedMixture, forward
 from definemed.train.schedule import lr_at
 from definemed.train.tokens import load_texts, token_store
 
@@ -126,7 +126,7 @@ def train(cfg: TrainConfig) -> dict:
             items = mine[micro * cfg.micro_batch_size:(micro + 1) * cfg.micro_batch_size]
             batch = {k: v.to(acc.device) for k, v in mixture.batch(items, block_diagonal=block).items()}
             with acc.autocast():
-                out_ = model(**batch)
+                out_ = forward(model, batch)
             micro_loss = out_.loss / cfg.grad_accum_steps
             # no gradient sync until the last micro-batch of the step
             with acc.no_sync(model) if micro < cfg.grad_accum_steps - 1 else _null():
