@@ -47,13 +47,30 @@ def write_bos_tokenizer(src, dest):
     (dest / "chat_template.jinja").write_text("{{ bos_token }}" + (src / "chat_template.jinja").read_text())
 
 
-@pytest.fixture(scope="session")
-def tiny_bos_model(bundled_model_path, tmp_path_factory):
-    """A tiny random Llama (hidden 64, 2 layers) with a tokenizer that adds BOS, saved as safetensors."""
+def save_tiny_llama(bundled_model_path, path, add_bos: bool):
+    """A tiny random Llama (hidden 64, 2 layers, SmolLM2's vocabulary) saved as safetensors with the
+    SmolLM2 tokenizer, made BOS-adding (Llama 3 style) when ``add_bos``."""
     from tiny_models import tiny_causal_lm
 
-    path = tmp_path_factory.mktemp("tiny-bos")
-    model = tiny_causal_lm("llama", "sdpa", vocab_size=49152, bos_token_id=0, eos_token_id=2, pad_token_id=2)
+    model = tiny_causal_lm("llama", "sdpa", vocab_size=49152, bos_token_id=0 if add_bos else 1, eos_token_id=2,
+                           pad_token_id=2)
     model.save_pretrained(path, safe_serialization=True)
-    write_bos_tokenizer(bundled_model_path, path)
+    if add_bos:
+        write_bos_tokenizer(bundled_model_path, path)
+    else:
+        for name in TOKENIZER_FILES:
+            if (bundled_model_path / name).exists():
+                shutil.copy2(bundled_model_path / name, path / name)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(bundled_model_path, tmp_path_factory):
+    """Tiny random Llama with the SmolLM2 tokenizer (adds no BOS)."""
+    return save_tiny_llama(bundled_model_path, tmp_path_factory.mktemp("tiny-llama"), add_bos=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_bos_model(bundled_model_path, tmp_path_factory):
+    """Tiny random Llama with a tokenizer that adds BOS and a chat template that starts with it."""
+    return save_tiny_llama(bundled_model_path, tmp_path_factory.mktemp("tiny-bos"), add_bos=True)

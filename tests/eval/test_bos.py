@@ -13,7 +13,7 @@ from definemed.eval.mcq import contexts_for
 SAMPLE = ROOT / "data/sample/mcq_de/mcq_de.jsonl"
 
 
-@pytest.fixture(scope="module", params=["tiny_model", "tiny_bos_model"])
+@pytest.fixture(scope="module", params=["tiny_llama", "tiny_bos_model"])
 def hflm(request):
     """lm-eval's own HF model wrapper on a tiny local model (SmolLM2 tokenizer: no BOS; BOS family)."""
     from lm_eval.models.huggingface import HFLM
