@@ -9,7 +9,9 @@ transformers' own reason.
 import pytest
 
 FAMILIES = ("llama", "qwen2", "gemma2")
-IMPLEMENTATIONS = ("eager", "sdpa", "flex_attention", "flash_attention_2")
+# flex_attention compiles its kernels on first use per model family (~30-90 s on 2 CPU cores): slow
+FLEX = pytest.param("flex_attention", marks=pytest.mark.slow)
+IMPLEMENTATIONS = ("eager", "sdpa", FLEX, "flash_attention_2")
 
 
 def tiny_config(family: str, vocab_size: int = 512, **overrides):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from definemed.eval.loglik import Request, score
-from tiny_models import FAMILIES, IMPLEMENTATIONS, tiny_causal_lm
+from tiny_models import FAMILIES, FLEX, IMPLEMENTATIONS, tiny_causal_lm
 
 
 def requests(seed: int = 0, n: int = 5, vocab: int = 512) -> list[Request]:
@@ -58,7 +58,7 @@ def test_packed_equals_one_by_one(family, implementation):
         assert u == pytest.approx(ref, abs=1e-4)
 
 
-@pytest.mark.parametrize("implementation", ["eager", "flex_attention"])
+@pytest.mark.parametrize("implementation", ["eager", FLEX])
 def test_packed_equals_one_by_one_with_sliding_window(implementation):
     """Gemma 2 with a 4-token window on every other layer: options see only the context tokens
     within the window of their own positions, as when they follow the context alone."""
