@@ -15,13 +15,13 @@ IMPLEMENTATIONS = ("eager", "sdpa", FLEX, "flash_attention_2")
 
 
 def tiny_config(family: str, vocab_size: int = 512, **overrides):
-    from transformers import Gemma2Config, LlamaConfig, Qwen2Config
+    from transformers import Gemma2Config, LlamaConfig, MistralConfig, Qwen2Config
 
     shape = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512)
     if family == "gemma2":  # real Gemma 2 configs scale queries by head_dim and alternate sliding/full layers
         shape["query_pre_attn_scalar"] = 16
-    cls = {"llama": LlamaConfig, "qwen2": Qwen2Config, "gemma2": Gemma2Config}[family]
+    cls = {"llama": LlamaConfig, "qwen2": Qwen2Config, "gemma2": Gemma2Config, "mistral": MistralConfig}[family]
     return cls(**{**shape, **overrides})
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from definemed.eval.loglik import Request, score
-from tiny_models import FAMILIES, FLEX, IMPLEMENTATIONS, tiny_causal_lm
+from tiny_models import FAMILIES, IMPLEMENTATIONS, tiny_causal_lm
 
 
 def requests(seed: int = 0, n: int = 5, vocab: int = 512) -> list[Request]:
@@ -58,12 +58,40 @@ def test_packed_equals_one_by_one(family, implementation):
         assert u == pytest.approx(ref, abs=1e-4)
 
 
-@pytest.mark.parametrize("implementation", ["eager", FLEX])
-def test_packed_equals_one_by_one_with_sliding_window(implementation):
-    """Gemma 2 with a 4-token window on every other layer: options see only the context tokens
-    within the window of their own positions, as when they follow the context alone."""
-    model = tiny_causal_lm("gemma2", implementation, sliding_window=4)
+@pytest.mark.parametrize("family, implementation", [
+    ("gemma2", "eager"), pytest.param("gemma2", "flex_attention", marks=pytest.mark.slow),
+    ("mistral", "eager"), ("mistral", "sdpa")])
+def test_packed_equals_one_by_one_with_sliding_window(family, implementation):
+    """A 4-token window (Gemma 2: every other layer; Mistral: every layer): options see only the
+    context tokens within the window of their own positions, as when they follow the context alone."""
+    model = tiny_causal_lm(family, implementation, sliding_window=4)
     reqs = requests(seed=1)
     packed = score(model, reqs, batch_size=3, share_prefix=True)
     for p, ref in zip(packed, one_by_one(model, reqs)):
         assert p == pytest.approx(ref, abs=1e-4)
+
+
+def test_implementations_without_custom_masks_score_unpacked(monkeypatch):
+    """Flash kernels take no custom mask: scoring falls back to one row per option (lm-eval's way)."""
+    from definemed.models import masks
+
+    model = tiny_causal_lm("llama", "eager")
+    monkeypatch.setattr(masks, "accepts_custom_mask", lambda m: False)
+    monkeypatch.setattr(masks, "custom_mask", lambda *a, **k: pytest.fail("custom mask built"))
+    reqs = requests(seed=2)
+    for p, ref in zip(score(model, reqs, batch_size=3, share_prefix=True), one_by_one(model, reqs)):
+        assert p == pytest.approx(ref, abs=1e-4)
+
+
+def test_accepts_custom_mask():
+    from types import SimpleNamespace
+
+    from definemed.models.masks import accepts_custom_mask
+
+    def model(impl, layer_types=None):
+        return SimpleNamespace(config=SimpleNamespace(_attn_implementation=impl, layer_types=layer_types))
+
+    assert all(accepts_custom_mask(model(i)) for i in ("eager", "sdpa", "flex_attention"))
+    assert not accepts_custom_mask(model("flash_attention_2"))
+    assert accepts_custom_mask(model("eager", ["sliding_attention", "full_attention"]))
+    assert not accepts_custom_mask(model("sdpa", ["chunked_attention", "full_attention"]))  # Llama 4
