@@ -21,7 +21,16 @@ def token_losses(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_packed_loss_equals_per_document_loss(family, implementation):
-    model = tiny_causal_lm(family, implementation, vocab_size=64)
+    check_packed_loss(tiny_causal_lm(family, implementation, vocab_size=64))
+
+
+@pytest.mark.parametrize("family, implementation", [("gemma2", "eager"), ("mistral", "eager"), ("mistral", "sdpa")])
+def test_packed_loss_with_sliding_window(family, implementation):
+    """A 3-token window (shorter than the documents) holds inside every packed document too."""
+    check_packed_loss(tiny_causal_lm(family, implementation, vocab_size=64, sliding_window=3))
+
+
+def check_packed_loss(model):
     model.train()  # as in the training loop (no dropout in these configs)
     flat = np.array([t for d in DOCS for t in (*d, SEP)], dtype=np.uint32)  # 20 tokens
     mix = PackedMixture([TokenStore(flat, SEP, len(DOCS))], [1.0], seq_len=10, seed=0)
