@@ -51,3 +51,13 @@ def check_packed_loss(model):
                     torch.testing.assert_close(packed[b][start:end - 1], token_losses(alone, torch.tensor(doc)),
                                                atol=1e-4, rtol=0)
                 start = end
+
+
+def test_boundary_check_catches_models_that_ignore_position_ids():
+    from definemed.models.masks import packed_positions_honoured
+
+    model = tiny_causal_lm("llama", "eager", vocab_size=64)
+    assert packed_positions_honoured(model) is True
+    original = model.forward
+    model.forward = lambda **kw: original(**{k: v for k, v in kw.items() if k != "position_ids"})
+    assert packed_positions_honoured(model) is False

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from definemed.console import console
+from definemed.errors import UserError
+from definemed.models.masks import packed_positions_honoured
 from definemed.runs import RunDir, atomic_write_text, read_json
 from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from definemed.train.config import TrainConfig
@@ -96,6 +98,9 @@ def train(cfg: TrainConfig) -> dict:
         if acc.is_main_process:
             console.print(f"resuming from {ckpts[-1].name} (step {start_step})")
     model, optimizer = acc.prepare(model, optimizer)
+    if not cfg.cross_document_attention and packed_positions_honoured(acc.unwrap_model(model)) is False:
+        raise UserError(f"{cfg.model}: this model ignores document boundaries given as position ids "
+                        "(packed training would attend across documents); set cross_document_attention: true")
     model.train()
 
     metrics_file = out / "metrics.jsonl"
