@@ -1,4 +1,5 @@
-"""The lm-evaluation-harness export: task layout, and (slow) the same accuracy as lm_eval itself."""
+"""The lm-evaluation-harness export: task layout, the same per-item log-likelihoods as lm_eval itself
+on tiny models of two tokenizer families, and (slow) the same accuracy with the real model."""
 
 import json
 import os
@@ -37,17 +38,48 @@ def test_export_with_separate_fewshot_pool(tmp_path):
     assert task["fewshot_split"] == "fewshot" and Path(task["dataset_kwargs"]["data_files"]["fewshot"]).exists()
 
 
-def lm_eval_scores(model: Path, task_dir: Path, task: str, limit: int, out: Path) -> dict:
+def run_lm_eval(model: Path, task_dir: Path, task: str, limit: int, out: Path) -> tuple[dict, list[dict]]:
+    """``lm_eval --model hf`` on the exported task: (acc and acc_norm, per-item samples)."""
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     exe = Path(sys.executable).parent / "lm_eval"
     res = subprocess.run([str(exe), "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
                           "--tasks", task, "--include_path", str(task_dir), "--device", "cpu", "--limit", str(limit),
-                          "--batch_size", "8", "--output_path", str(out)],
+                          "--batch_size", "8", "--output_path", str(out), "--log_samples"],
                          capture_output=True, text=True, timeout=1500, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     (results,) = list(out.rglob("results_*.json"))
     scores = json.loads(results.read_text())["results"][task]
-    return {"acc": scores["acc,none"], "acc_norm": scores["acc_norm,none"]}
+    (samples,) = list(out.rglob(f"samples_{task}_*.jsonl"))
+    rows = sorted((json.loads(x) for x in samples.read_text().splitlines() if x.strip()), key=lambda r: r["doc_id"])
+    return {"acc": scores["acc,none"], "acc_norm": scores["acc_norm,none"]}, rows
+
+
+def lm_eval_scores(model: Path, task_dir: Path, task: str, limit: int, out: Path) -> dict:
+    return run_lm_eval(model, task_dir, task, limit, out)[0]
+
+
+@pytest.mark.parametrize("family", ["tiny_llama", "tiny_bos_model"])
+def test_same_loglikelihoods_as_lm_eval(family, request, tmp_path):
+    """30 sample questions with one shot, tiny random models of two tokenizer families (SmolLM2's,
+    which adds no BOS, and a Llama-3-like one that adds BOS): every option's log-likelihood from
+    `definemed eval mcq` (packed) equals lm_eval's within 1e-4, and so do acc and acc_norm."""
+    from definemed.eval.config import MCQEvalConfig
+    from definemed.eval.mcq import run_mcq
+
+    n, model = 30, request.getfixturevalue(family)
+    export_task(SAMPLE, tmp_path / "task", "mcq_de_ll", shots=1, target="text")
+    theirs, samples = run_lm_eval(model, tmp_path / "task", "mcq_de_ll", n, tmp_path / "lm_eval_out")
+    summary = run_mcq(MCQEvalConfig(models=[str(model)], data=SAMPLE, output_dir=tmp_path / "ours", shots=1,
+                                    limit=n, n_boot=100))
+    (m,) = summary["models"].values()
+    (items_file,) = (tmp_path / "ours" / "mcq").glob("*.jsonl")
+    ours = [json.loads(x) for x in items_file.read_text().splitlines()]
+    assert len(ours) == len(samples) == n
+    for mine, sample in zip(ours, samples):
+        assert sample["doc"]["id"] == mine["id"]
+        lm_eval_ll = [float(ll) for ll, _greedy in sample["filtered_resps"]]
+        assert mine["logprobs"] == pytest.approx(lm_eval_ll, abs=1e-4), mine["id"]
+    assert {"acc": m["acc"]["mean"], "acc_norm": m["acc_norm"]["mean"]} == theirs
 
 
 @pytest.mark.slow

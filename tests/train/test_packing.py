@@ -7,7 +7,7 @@ import torch
 
 from definemed.config import validate_config
 from definemed.train.config import TrainConfig
-from definemed.train.packing import PackedMixture
+from definemed.train.packing import PackedMixture, forward
 from definemed.train.schedule import lr_at
 from definemed.train.tokens import TokenStore
 
@@ -27,14 +27,15 @@ def test_windows_cover_tokens_without_padding():
     assert sorted(batch["input_ids"].flatten().tolist()) == sorted(s.tokens.tolist())
 
 
-def test_block_diagonal_mask_and_positions():
+def test_block_diagonal_positions_and_no_mask():
+    """Documents are told apart by position ids that restart (transformers builds the mask for the
+    model's attention implementation from them; `definemed.models.masks`)."""
     s = store([[5, 6], [7, 8, 9]])  # 5 6 0 7 8 9 0
     mix = PackedMixture([s], [1.0], seq_len=7, seed=0)
     b = mix.batch([(0, 0)], block_diagonal=True)
-    assert b["position_ids"].tolist() == [[0, 1, 2, 0, 1, 2, 3]]
-    mask = b["attention_mask"][0, 0]
-    assert mask[4].tolist() == [False, False, False, True, True, False, False]  # token 8 sees 7, 8 only
-    assert mask[2].tolist()[:3] == [True, True, True]  # the separator belongs to the first document
+    assert b["position_ids"].tolist() == [[0, 1, 2, 0, 1, 2, 3]]  # the separator belongs to the first document
+    assert "attention_mask" not in b
+    assert "position_ids" not in mix.batch([(0, 0)], block_diagonal=False)
 
 
 def test_packed_logits_equal_single_document(tiny_model):
@@ -46,12 +47,11 @@ def test_packed_logits_equal_single_document(tiny_model):
     mix = PackedMixture([s], [1.0], seq_len=len(a) + len(b) + 2, seed=0)
     batch = mix.batch([(0, 0)], block_diagonal=True)
     with torch.no_grad():
-        packed = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       position_ids=batch["position_ids"]).logits[0]
+        packed = forward(model, batch).logits[0]
         alone = model(input_ids=torch.tensor([b + [0]])).logits[0]
         crossing = model(input_ids=batch["input_ids"]).logits[0]
     torch.testing.assert_close(packed[len(a) + 1:], alone, atol=1e-4, rtol=1e-4)
-    assert (crossing[len(a) + 1:] - alone).abs().max() > 1e-3  # without the mask, documents see each other
+    assert (crossing[len(a) + 1:] - alone).abs().max() > 1e-3  # without the positions, documents see each other
 
 
 def test_mixture_follows_weights():

@@ -3,15 +3,20 @@
 Tokenization follows lm-eval's ``_encode_pair`` exactly: trailing whitespace of the context moves
 to the continuation, ``context + continuation`` is encoded as a whole and the continuation's
 tokens are what follows the context's own encoding; the model reads ``context_ids +
-continuation_ids`` (that is not always the tokenization of the joined string).
+continuation_ids`` (that is not always the tokenization of the joined string). Special tokens as
+lm-eval's ``tok_encode``: BOS where the tokenizer adds one, none where the text already starts
+with it (a rendered chat template).
 
 Two ways to run the forward passes:
 
 - ``share_prefix=True``: one row per request (an MCQ item): the context once, then every
-  continuation (minus its last token, which is only predicted) packed after it. A 4-D boolean
-  mask lets each continuation see the context and itself only, and position ids restart at the
-  context's length for each, so every option is scored exactly as if it followed the context
-  alone — at the cost of ``context + Σ options`` tokens instead of ``K × (context + option)``.
+  continuation (minus its last token, which is only predicted) packed after it. A mask lets each
+  continuation see the context and itself only, and position ids restart at the context's
+  length for each, so every option is scored exactly as if it followed the context alone — at
+  the cost of ``context + Σ options`` tokens instead of ``K × (context + option)``. The mask is
+  built for the model's attention implementation (`definemed.models.masks.custom_mask`: eager,
+  sdpa, flex); flash kernels take no such mask, and there scoring falls back to
+  ``share_prefix=False``.
 - ``share_prefix=False``: one right-padded row per (context, continuation) pair, plain causal
   attention: lm-eval's own computation.
 
@@ -22,7 +27,10 @@ model with a large vocabulary).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger("definemed.eval")
 
 
 @dataclass
@@ -31,14 +39,25 @@ class Request:
     continuations: list[list[int]]
 
 
+def tok_encode(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` as lm-eval's ``HFLM.tok_encode`` makes them (its default
+    ``add_bos_token=None``): the tokenizer's own special tokens (so BOS where the tokenizer adds
+    one), except when the text already starts with the prefix token's text (BOS, else EOS), as a
+    rendered chat template does: then none, so BOS is never doubled."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if prefix is not None and text.startswith(tokenizer.decode(prefix)):
+        return tokenizer.encode(text, add_special_tokens=False)
+    return tokenizer.encode(text)
+
+
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """(context ids, continuation ids) by lm-eval's rules (``lm_eval.api.model._encode_pair``)."""
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
-    whole = tokenizer(context + continuation).input_ids
-    ctx = tokenizer(context).input_ids
+    whole = tok_encode(tokenizer, context + continuation)
+    ctx = tok_encode(tokenizer, context)
     return ctx, whole[len(ctx):]
 
 
@@ -102,6 +121,12 @@ def score(model, requests: list[Request], batch_size: int = 8, share_prefix: boo
     """Per request, the summed log-probability of each continuation."""
     import torch
 
+    from definemed.models.masks import accepts_custom_mask, attention_implementation, custom_mask
+
+    if share_prefix and not accepts_custom_mask(model):
+        log.info("attention %s takes no custom mask: scoring options in rows of their own",
+                 attention_implementation(model))
+        share_prefix = False
     max_pos = _max_positions(model)
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     device = next(model.parameters()).device
@@ -126,8 +151,9 @@ def score(model, requests: list[Request], batch_size: int = 8, share_prefix: boo
             idx = torch.arange(width)
             causal = idx[None, :] <= idx[:, None]  # [L, L]: key <= query
             visible = (seg[:, None, :] == 0) | (seg[:, None, :] == seg[:, :, None])  # [B, L(query), L(key)]
-            mask = (causal[None] & visible)[:, None]  # [B, 1, L, L], True = may attend
-            kwargs = dict(attention_mask=mask.to(device), position_ids=pos.to(device))
+            pos = pos.to(device)
+            kwargs = dict(attention_mask=custom_mask(model, (causal[None] & visible).to(device), pos),
+                          position_ids=pos, use_cache=False)
         else:
             rows = []
             for i in chunk:
@@ -136,7 +162,7 @@ def score(model, requests: list[Request], batch_size: int = 8, share_prefix: boo
                     rows.append(r_ids)
             width = max(len(r) for r in rows)
             ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])  # right padding: causal, no mask
-            kwargs = {}
+            kwargs = dict(use_cache=False)
         with torch.no_grad():
             hidden = base(input_ids=ids.to(device), **kwargs).last_hidden_state
             lp = _logprobs_at(model, hidden, torch.tensor([p[2] for p in picks], device=device),

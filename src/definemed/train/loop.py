@@ -18,10 +18,12 @@ import torch
 from definemed.console import console
 from definemed.data.heldout import TRAINING_DOCS_FILE, DocIndex, exclude_training
 from definemed.data.sources import load_docs
+from definemed.errors import UserError
+from definemed.models.masks import packed_positions_honoured
 from definemed.runs import RunDir, atomic_write_text, read_json
 from definemed.train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from definemed.train.config import TrainConfig
-from definemed.train.packing import PackedMixture
+from definemed.train.packing import PackedMixture, forward
 from definemed.train.schedule import lr_at
 from definemed.train.tokens import token_store
 
@@ -118,6 +120,9 @@ def train(cfg: TrainConfig) -> dict:
         if acc.is_main_process:
             console.print(f"resuming from {ckpts[-1].name} (step {start_step})")
     model, optimizer = acc.prepare(model, optimizer)
+    if not cfg.cross_document_attention and packed_positions_honoured(acc.unwrap_model(model)) is False:
+        raise UserError(f"{cfg.model}: this model ignores document boundaries given as position ids "
+                        "(packed training would attend across documents); set cross_document_attention: true")
     model.train()
 
     metrics_file = out / "metrics.jsonl"
@@ -148,7 +153,7 @@ def train(cfg: TrainConfig) -> dict:
             items = mine[micro * cfg.micro_batch_size:(micro + 1) * cfg.micro_batch_size]
             batch = {k: v.to(acc.device) for k, v in mixture.batch(items, block_diagonal=block).items()}
             with acc.autocast():
-                out_ = model(**batch)
+                out_ = forward(model, batch)
             micro_loss = out_.loss / cfg.grad_accum_steps
             # no gradient sync until the last micro-batch of the step
             with acc.no_sync(model) if micro < cfg.grad_accum_steps - 1 else _null():

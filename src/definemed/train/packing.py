@@ -2,8 +2,10 @@
 padding. Sources are mixed by weight in a fixed, seeded order, so the data position of a run is
 just the step number (exact resume) and every process can compute its own share (DDP).
 
-With ``cross_document_attention=False`` each window gets a block-diagonal causal mask and
-position ids that restart at every document, so tokens never attend across a boundary.
+With ``cross_document_attention=False`` each window gets position ids that restart at every
+document; transformers derives a block-diagonal causal mask from them for whichever attention
+implementation the model uses (eager, sdpa, flex, flash varlen), so tokens never attend across
+a boundary. The model must be called through `forward`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from definemed.models.masks import packed_forward_kwargs, restart_positions
 from definemed.train.tokens import TokenStore
 
 
@@ -55,18 +58,18 @@ class PackedMixture:
         out = {"input_ids": input_ids, "labels": input_ids.clone()}
         seps = torch.tensor([self.stores[s].separator for s, _ in items])[:, None]
         is_sep = (input_ids == seps).long()
-        # A separator before the last position starts a new document inside the window. Without one in
-        # the whole batch the plain causal mask is already exact, and SDPA's causal fast path is taken
-        # (a 4D mask cost 10-40% of step time on CPU at 256 tokens).
+        # A separator before the last position starts a new document inside the window. Position ids
+        # that restart there are all transformers needs: it finds the documents from them and masks
+        # every attention implementation accordingly (`definemed.models.masks`; call the model with
+        # `forward`). Without a boundary in the whole batch nothing is passed, and SDPA's causal fast
+        # path is taken.
         if block_diagonal and bool(is_sep[:, :-1].any()):
             # segment of each token: number of separators strictly before it (a separator ends its document)
-            seg = torch.cumsum(is_sep, dim=1) - is_sep
-            same = seg[:, :, None] == seg[:, None, :]
-            causal = torch.tril(torch.ones(self.seq_len, self.seq_len, dtype=torch.bool))
-            out["attention_mask"] = (same & causal)[:, None]  # [B, 1, L, L] boolean, True = may attend
-            starts = torch.zeros_like(seg)
-            starts[:, 1:] = (seg[:, 1:] != seg[:, :-1]).long()
-            idx = torch.arange(self.seq_len).expand_as(seg)
-            last_start = torch.cummax(torch.where(starts.bool() | (idx == 0), idx, torch.zeros_like(idx)), dim=1).values
-            out["position_ids"] = idx - last_start
+            out["position_ids"] = restart_positions(torch.cumsum(is_sep, dim=1) - is_sep)
         return out
+
+
+def forward(model, batch: dict[str, torch.Tensor]):
+    """The model's forward pass on a `PackedMixture.batch` (the KV cache off: with it transformers
+    ignores the document boundaries in the position ids)."""
+    return model(**batch, **packed_forward_kwargs())
