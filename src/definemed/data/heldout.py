@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +58,16 @@ class DocIndex:
                    np.unique(np.array([text_key(d.text) for d in docs], dtype=np.uint64)))
 
     @classmethod
+    def empty(cls) -> "DocIndex":
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+
+    @classmethod
     def union(cls, indexes: Iterable["DocIndex"]) -> "DocIndex":
         indexes = list(indexes)
-        return cls(np.unique(np.concatenate([i.ids for i in indexes] or [np.zeros(0, np.uint64)])),
-                   np.unique(np.concatenate([i.texts for i in indexes] or [np.zeros(0, np.uint64)])))
+        if not indexes:
+            return cls.empty()
+        return cls(np.unique(np.concatenate([i.ids for i in indexes])),
+                   np.unique(np.concatenate([i.texts for i in indexes])))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -112,9 +117,3 @@ def inherit_training_index(parents: Iterable[str | Path], target: str | Path) ->
     index = found[0] if len(found) == 1 else DocIndex.union(found)
     index.save(Path(target) / TRAINING_DOCS_FILE)
     return index
-
-
-def copy_training_index(source: str | Path, target: str | Path) -> None:
-    src = Path(source) / TRAINING_DOCS_FILE
-    if src.exists():
-        shutil.copy2(src, Path(target) / TRAINING_DOCS_FILE)

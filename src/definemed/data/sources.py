@@ -36,15 +36,16 @@ class Doc:
     text: str
 
 
-def load_docs(src: TextSource, limit: bool = True) -> list[Doc]:
+def load_docs(src: TextSource, limit: bool = True, what: str = "data") -> list[Doc]:
     """The source's documents, sorted by id (a fixed order whatever the file layout), empty
-    texts dropped; ``limit=False`` ignores ``max_docs`` (callers that filter first, then cut)."""
+    texts dropped; ``limit=False`` ignores ``max_docs`` (callers that filter first, then cut);
+    ``what`` names the source in errors ("training data", "held-out data")."""
     from definemed.data.io import read_jsonl, read_parquet_rows
     from definemed.data.heldout import text_key
 
     path = Path(src.path)
     if not path.exists():
-        raise UserError(f"data not found: {path}")
+        raise UserError(f"{what} not found: {path}")
     rows = read_jsonl(path) if path.suffix == ".jsonl" else read_parquet_rows(path)
     if rows and src.text_column not in rows[0]:
         raise UserError(f"{path}: no '{src.text_column}' column")

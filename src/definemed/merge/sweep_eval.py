@@ -45,7 +45,7 @@ def load_eval_data(settings: MergeEvalConfig, training: Optional[DocIndex]) -> E
     from definemed.data.sources import load_docs
     from definemed.errors import UserError
 
-    docs, overlap = exclude_training(load_docs(settings.heldout, limit=False), training)
+    docs, overlap = exclude_training(load_docs(settings.heldout, limit=False, what="eval.heldout data"), training)
     texts = [d.text for d in docs][: min(n for n in (settings.heldout.max_docs, settings.docs) if n)]
     if not texts:
         raise UserError(f"eval.heldout: no held-out documents left in {settings.heldout.path} "

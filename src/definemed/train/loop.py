@@ -65,7 +65,7 @@ def heldout_sets(cfg: TrainConfig, training: DocIndex) -> tuple[dict[str, list[s
     the check, so an overlap never shrinks the set silently."""
     texts, overlap = {}, {}
     for name, src in cfg.heldout.items():
-        kept, dropped = exclude_training(load_docs(src, limit=False), training)
+        kept, dropped = exclude_training(load_docs(src, limit=False, what=f"held-out data ({name})"), training)
         overlap[name] = dropped
         limit = min(n for n in (src.max_docs, cfg.heldout_max_docs) if n)
         texts[name] = [d.text for d in kept][:limit]

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,8 @@ class TokenStore:
     tokens: np.ndarray  # uint32, documents each followed by the separator
     separator: int
     documents: int
-    index: DocIndex  # ids and normalised-text keys of the documents: the held-out check reads it
+    # ids and normalised-text keys of the documents: the held-out check reads it
+    index: DocIndex = field(default_factory=DocIndex.empty)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -67,7 +68,7 @@ def token_store(src: DataSource, tokenizer, tokenizer_dir: Path) -> TokenStore:
         meta = json.loads((folder / "meta.json").read_text())
         return TokenStore(np.memmap(folder / "tokens.bin", dtype=np.uint32, mode="r"), meta["separator"],
                           meta["documents"], DocIndex.load(folder / "docs.npz"))
-    docs = load_docs(src)
+    docs = load_docs(src, what="training data")
     texts = [d.text for d in docs]
     if not texts:
         raise UserError(f"no documents selected from {src.path}")
