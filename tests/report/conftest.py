@@ -41,7 +41,7 @@ DOCS = str(ROOT / "data/sample/fineweb2_deu")
 GOLD = str(ROOT / "data/sample/labels/fineweb2_deu_gold.jsonl")
 INSTRUCTIONS = sample.sample_dir() / "instructions_de" / "instructions_de.jsonl"
 MCQ = sample.sample_dir() / "mcq_de" / "mcq_de.jsonl"
-HELDOUT = {"path": DOCS, "gold_labels": GOLD, "split": "test", "min_medical": 4, "lang": "de"}
+HELDOUT_CHARS = 600  # perplexity is over whole documents: short ones keep the scoring cheap
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json")
 N_ANSWERS = 6
 
@@ -75,7 +75,19 @@ def tiny_instruct(bundled: Path, out: Path) -> Path:
     return out
 
 
-def train_run(out: Path, model: Path) -> Path:
+def heldout_file(path: Path) -> dict:
+    """The first medical test-split documents of the sample, cut short, as a held-out JSONL source
+    (ids kept, so the training and merge overlap checks see the sample's ids)."""
+    from definemed.data.sources import TextSource, load_docs
+
+    docs = load_docs(TextSource(path=DOCS, gold_labels=GOLD, split="test", min_medical=4, lang="de", max_docs=3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps({"id": d.id, "text": d.text[:HELDOUT_CHARS]}, ensure_ascii=False)
+                                    + "\n" for d in docs))
+    return {"path": str(path)}
+
+
+def train_run(out: Path, model: Path, heldout: dict) -> Path:
     from definemed.config import validate_config
     from definemed.train.config import TrainConfig
     from definemed.train.loop import train
@@ -83,13 +95,13 @@ def train_run(out: Path, model: Path) -> Path:
     train(validate_config(TrainConfig, {
         "output_dir": str(out), "model": str(model), "seed": 0,
         "data": [{"path": DOCS, "gold_labels": GOLD, "split": "train", "min_medical": 3, "lang": "de"}],
-        "heldout": {"medical": HELDOUT}, "heldout_max_docs": 2, "heldout_max_length": 64,
+        "heldout": {"medical": heldout}, "heldout_max_docs": 2, "heldout_max_length": 64,
         "seq_len": 64, "micro_batch_size": 2, "max_steps": 3, "warmup_steps": 1, "lr": 1e-3,
         "checkpoint_every": 100, "tensorboard": False}))
     return out
 
 
-def merge_run(out: Path, instruct: Path, cpt: Path) -> Path:
+def merge_run(out: Path, instruct: Path, cpt: Path, heldout: dict) -> Path:
     from definemed.config import validate_config
     from definemed.merge.config import MergeConfig
     from definemed.merge.run import run_merge
@@ -97,7 +109,7 @@ def merge_run(out: Path, instruct: Path, cpt: Path) -> Path:
     # the cheapest sweep evaluation that still scores every row (as tests/merge TINY_EVAL)
     run_merge(validate_config(MergeConfig, {
         "output_dir": str(out), "models": {"cpt": str(cpt), "instruct": str(instruct)}, "sweep": [0.5],
-        "eval": {"docs": 1, "max_length": 128, "instructions": 2, "max_new_tokens": 4, "heldout": HELDOUT,
+        "eval": {"docs": 1, "max_length": 128, "instructions": 2, "max_new_tokens": 4, "heldout": heldout,
                  "instructions_data": str(INSTRUCTIONS)}}, "test"))
     return out
 
@@ -135,7 +147,7 @@ def eval_main(run: Path, instruct: Path, cpt: Path) -> dict[str, Path]:
     from definemed.eval.pairwise_run import run_pairwise
 
     models = [f"instruct={instruct}", f"cpt={cpt}"]
-    run_mcq(MCQEvalConfig(models=models, data=MCQ, output_dir=run, limit=12, n_boot=200))
+    run_mcq(MCQEvalConfig(models=models, data=MCQ, output_dir=run, limit=12, n_boot=100))
     run_generate(GenerateEvalConfig(models=models[:1], data=INSTRUCTIONS, output_dir=run, limit=N_ANSWERS,
                                     max_new_tokens=12, batch_size=N_ANSWERS))
     generated = run / "answers" / "instruct.jsonl"
@@ -148,8 +160,8 @@ def eval_main(run: Path, instruct: Path, cpt: Path) -> dict[str, Path]:
              "gemischt": write_answers(run / "answers" / "gemischt.jsonl", "gemischt",
                                        {i: f"{r}\nIn summary, please consult your doctor. {EVIL}<|im_end|>"
                                         for i, r in refs.items()}, items)}
-    run_failures(FailuresConfig(answers=list(paths.values()), output_dir=run, baseline="referenz", n_boot=200))
-    run_pairwise(PairwiseConfig(answers=list(paths.values()), output_dir=run, n_boot=200), backend=FakeJudge())
+    run_failures(FailuresConfig(answers=list(paths.values()), output_dir=run, baseline="referenz", n_boot=100))
+    run_pairwise(PairwiseConfig(answers=list(paths.values()), output_dir=run, n_boot=100), backend=FakeJudge())
     return paths
 
 
@@ -160,12 +172,13 @@ def report_runs(tmp_path_factory, bundled_model_path) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("report-runs")
     instruct = tiny_instruct(bundled_model_path, root / "models" / "instruct")
-    train = train_run(root / "train", instruct)
-    merge = merge_run(root / "merge", instruct, train / "final")
+    heldout = heldout_file(root / "heldout.jsonl")
+    train = train_run(root / "train", instruct, heldout)
+    merge = merge_run(root / "merge", instruct, train / "final", heldout)
     corpus = corpus_run(root / "corpus")
     main, biased = root / "eval-main", root / "eval-biased"
     answers = eval_main(main, instruct, train / "final")
-    run_pairwise(PairwiseConfig(answers=[answers["referenz"], answers["instruct"]], output_dir=biased, n_boot=200),
+    run_pairwise(PairwiseConfig(answers=[answers["referenz"], answers["instruct"]], output_dir=biased, n_boot=100),
                  backend=FakeJudge(biased=True))
     return {"main": main, "biased": biased, "train": train, "merge": merge, "corpus": corpus, "root": root}
 
