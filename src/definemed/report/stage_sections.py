@@ -92,11 +92,10 @@ def merge_section(runs: list[Run]) -> list[Html]:
         body = []
         for r in rows:
             ev, checks = r.get("eval") or {}, r.get("checks") or {}
+            problems = "; ".join(map(str, checks.get("problems", [])))
+            verdict = "–" if not checks else "ok" if checks.get("ok") else problems
             body.append([r.get("label"), num(r.get("t"), 2), num(ev.get("medical_ppl"), 2), num(ev.get("docs")),
-                         pct(ev.get("if_strict")),
-                         pct(ev.get("if_loose")), "–" if not checks else ("ok" if checks.get("ok") else
-                                                                         "; ".join(map(str, checks.get("problems", [])))),
-                         num(r.get("merge_seconds"), 1)])
+                         pct(ev.get("if_strict")), pct(ev.get("if_loose")), verdict, num(r.get("merge_seconds"), 1)])
         out.append(table(["model", "t", "medical perplexity ↓", "ppl docs", "IF strict ↑", "IF loose ↑", "checks",
                           "merge s"], body))
         pts = [r for r in rows if isinstance((r.get("eval") or {}).get("medical_ppl"), (int, float))]
