@@ -32,7 +32,7 @@ import pytest
 
 from conftest import ROOT
 from definemed.data import sample
-from definemed.eval.generate import ANSWER_FIELDS
+from definemed.eval.generate import ANSWER_FIELDS, user_text
 from definemed.runs import atomic_write_text
 
 EVIL = ('<script>alert("xss")</script><img src="https://example.com/track.png" onerror="alert(1)"> '
@@ -128,7 +128,7 @@ def corpus_run(out: Path) -> Path:
 def write_answers(path: Path, label: str, answers: dict[str, str], items) -> Path:
     """An answer file as `definemed eval generate` writes it, for answers no model here would give."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": it.id, "model": label, "model_ref": f"/models/{label}", "prompt": it.instruction,
+    rows = [{"id": it.id, "model": label, "model_ref": f"/models/{label}", "prompt": user_text(it),
              "answer": answers[it.id], "reference": it.reference, "new_tokens": len(answers[it.id].split()),
              "hit_limit": False, "seconds": 0.1,
              "settings": {"max_new_tokens": 256, "temperature": 0.0, "seed": 0, "chat_template": True}}
@@ -181,7 +181,3 @@ def report_runs(tmp_path_factory, bundled_model_path) -> dict[str, Path]:
     run_pairwise(PairwiseConfig(answers=[answers["referenz"], answers["instruct"]], output_dir=biased, n_boot=100),
                  backend=FakeJudge(biased=True))
     return {"main": main, "biased": biased, "train": train, "merge": merge, "corpus": corpus, "root": root}
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
