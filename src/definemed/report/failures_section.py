@@ -25,6 +25,9 @@ ROWS = (
     ("length ratio to reference", ("verbosity", "ratio_to_reference"), False, None),
     ("length ratio to baseline", ("verbosity", "ratio_to_baseline"), False, None),
     ("hit the token limit", ("verbosity", "hit_token_limit"), True, True),
+    # words per answer measures the token limit when answers are cut off; these say what the model chose
+    ("stopped on its own", ("verbosity", "stopped_on_own"), True, None),
+    ("words per answer that stopped on its own", ("verbosity", "words_per_stopped_answer"), False, None),
     ("duplicate 4-gram share", ("repetition", "dup_4gram_share"), True, True),
     ("degenerate loops", ("repetition", "degenerate_loops"), True, True),
     ("template leakage", ("template_leakage", "answers_with_leakage"), True, True),

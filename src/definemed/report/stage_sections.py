@@ -45,14 +45,21 @@ def perplexity_section(runs: list[Run]) -> list[Html]:
     return out
 
 
+def _per_set(counts) -> str:
+    """``{"medical": 2}`` → "medical 2" (document counts per held-out set; older runs lack them)."""
+    return ", ".join(f"{k} {num(v)}" for k, v in counts.items()) if isinstance(counts, dict) and counts else "–"
+
+
 def train_section(runs: list[Run]) -> list[Html]:
     out: list[Html] = []
     for run in (r for r in runs if r.stage == "train"):
         m = run.metrics
         out.append(tag("h3", f"Run {run.name}"))
-        out.append(table(["steps", "tokens", "final loss", "processes", "sequences per step", "status"],
+        out.append(table(["steps", "tokens", "final loss", "processes", "sequences per step", "held-out documents",
+                          "excluded (in the training data)", "status"],
                          [[num(m.get("steps")), num(m.get("tokens")), num(m.get("final_loss"), 4),
-                           num(m.get("world_size")), num(m.get("global_batch_sequences")), run.status]]))
+                           num(m.get("world_size")), num(m.get("global_batch_sequences")),
+                           _per_set(m.get("heldout_docs")), _per_set(m.get("heldout_overlap_docs")), run.status]]))
         curve = [r for r in run.files.get("metrics.jsonl", []) if "step" in r and "loss" in r]
         if curve:
             out.append(lines({"loss": ([r["step"] for r in curve], [r["loss"] for r in curve])},
@@ -76,17 +83,21 @@ def merge_section(runs: list[Run]) -> list[Html]:
     out: list[Html] = []
     for run, sweep in _finished(runs, "merge", "sweep.json", out):
         out.append(tag("p", f"method {sweep.get('method')}, dtype {sweep.get('dtype')}; t = 0 is the instruct "
-                            f"parent, t = 1 the continually pre-trained one.", cls="meta"))
+                            f"parent, t = 1 the continually pre-trained one."
+                            + (f" Held-out documents excluded from the perplexity because a parent was trained on "
+                               f"them: {num(sweep['heldout_overlap_docs'])}." if "heldout_overlap_docs" in sweep
+                               else ""), cls="meta"))
         rows = sorted([r for r in (sweep.get("parents") or []) + (sweep.get("points") or []) if isinstance(r, dict)],
                       key=lambda r: (r.get("t") is None, r.get("t") or 0))
         body = []
         for r in rows:
             ev, checks = r.get("eval") or {}, r.get("checks") or {}
-            body.append([r.get("label"), num(r.get("t"), 2), num(ev.get("medical_ppl"), 2), pct(ev.get("if_strict")),
-                         pct(ev.get("if_loose")), "–" if not checks else ("ok" if checks.get("ok") else
-                                                                         "; ".join(map(str, checks.get("problems", [])))),
-                         num(r.get("merge_seconds"), 1)])
-        out.append(table(["model", "t", "medical perplexity ↓", "IF strict ↑", "IF loose ↑", "checks", "merge s"], body))
+            problems = "; ".join(map(str, checks.get("problems", [])))
+            verdict = "–" if not checks else "ok" if checks.get("ok") else problems
+            body.append([r.get("label"), num(r.get("t"), 2), num(ev.get("medical_ppl"), 2), num(ev.get("docs")),
+                         pct(ev.get("if_strict")), pct(ev.get("if_loose")), verdict, num(r.get("merge_seconds"), 1)])
+        out.append(table(["model", "t", "medical perplexity ↓", "ppl docs", "IF strict ↑", "IF loose ↑", "checks",
+                          "merge s"], body))
         pts = [r for r in rows if isinstance((r.get("eval") or {}).get("medical_ppl"), (int, float))]
         if len(pts) > 1:
             out.append(lines({"medical perplexity": ([r["t"] for r in pts], [r["eval"]["medical_ppl"] for r in pts])},
@@ -99,9 +110,10 @@ def corpus_section(runs: list[Run]) -> list[Html]:
     out: list[Html] = []
     for run, stats in _finished(runs, "corpus", "stats.json", out):
         points = stats.get("points") or {}
-        out.append(table(["point", "documents", "tokens"],
-                         [[k, num(v.get("documents")), num(v.get("tokens"))] for k, v in points.items()
-                          if isinstance(v, dict)]))
+        # words are counted at every point, tokens only where token_counts asks (default: the output)
+        out.append(table(["point", "documents", "words", "tokens"],
+                         [[k, num(v.get("documents")), num(v.get("words")), num(v.get("tokens"))]
+                          for k, v in points.items() if isinstance(v, dict)]))
         steps = [s for s in stats.get("steps") or [] if isinstance(s, dict)]
         if steps:
             out.append(details(f"Drops by step ({len(steps)} steps)", table(
