@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import re
 
+from definemed.llm.injection import read_blocks
+
 MEDICAL = re.compile(r"patient|therapie|dosis|mg\b|diagnose|symptom|arzt|ärzt|klinik|blut|medikament|krankheit|"
                      r"behandlung|pflege|infektion|eisen|ferritin", re.IGNORECASE)
 OBEY = re.compile(r"(mit 5|maximum score|höchste punktzahl|jede seite mit 5|bewertung 0)", re.IGNORECASE)
@@ -21,8 +23,7 @@ class GullibleBackend:
 
     def _doc(self, chat) -> str:
         user = chat[1]["content"] if len(chat) > 1 else chat[0]["content"]
-        m = re.search(r"<dokument>(.*?)</dokument>", user, re.DOTALL)
-        return m.group(1) if m else user
+        return read_blocks(user).get("dokument", user)
 
     def _score(self, chat) -> int:
         obey = OBEY.search(self._doc(chat))

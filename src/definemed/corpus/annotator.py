@@ -20,7 +20,7 @@ from typing import Callable, Literal
 from pydantic import Field
 
 from definemed.config import StrictModel
-from definemed.llm.injection import neutralise
+from definemed.llm.injection import neutralise, strip_echo
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
@@ -52,7 +52,7 @@ class Annotator:
         self.stats: Counter = Counter()
 
     def prepare(self, text: str) -> tuple[str, int]:
-        """Neutralised document prefix that goes into the prompt, and the number of removed spans."""
+        """Cleaned document prefix that goes into the prompt, and its signs of an injection attempt."""
         clean, removed = neutralise(text)
         return clean[: self.cfg.prompt.max_chars], removed
 
@@ -68,7 +68,7 @@ class Annotator:
             self.stats[r["status"]] += 1
             if removed:
                 self.stats["injection_flagged"] += 1
-            out.append({**r, "injection_removed": removed})
+            out.append({**r, "injection_signs": removed})
         return out
 
     # -- modes -----------------------------------------------------------------------------
@@ -86,7 +86,7 @@ class Annotator:
         chats = [generation_chat(self.cfg.prompt, d) for d in docs]
         crits = tuple(self.cfg.prompt.criteria)
         outputs = self.backend.generate(chats, max_new_tokens=self.cfg.max_new_tokens)
-        parsed = [parse_scores(o, crits) for o in outputs]
+        parsed = [parse_scores(strip_echo(o, [d]), crits) for o, d in zip(outputs, docs)]
         retry = [i for i, p in enumerate(parsed) if p is None]
         if retry:
             self.stats["retried"] += len(retry)
@@ -95,7 +95,7 @@ class Annotator:
                              {"role": "user", "content": self.cfg.prompt.retry_message}] for i in retry],
                 max_new_tokens=self.cfg.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = parse_scores(o, crits)
+                parsed[i] = parse_scores(strip_echo(o, [docs[i]]), crits)
                 outputs[i] = o
         res = []
         for p, o in zip(parsed, outputs):

@@ -28,6 +28,7 @@ from typing import Callable, Literal, Optional
 from definemed.eval import judge_prompt as P
 from definemed.llm.base import LLMBackend
 from definemed.llm.cache import ResultCache, cached_map, content_hash
+from definemed.llm.injection import chat_data, strip_echo
 from definemed.llm.parse import json_objects
 
 Mode = Literal["generate", "loglik"]
@@ -132,7 +133,7 @@ class LLMJudge:
 
     def _generate(self, chats: list[list[dict]]) -> list[dict]:
         outputs = self.backend.generate(chats, max_new_tokens=self.max_new_tokens)
-        parsed = [parse_verdict(o) for o in outputs]
+        parsed = [parse_verdict(strip_echo(o, chat_data(c))) for o, c in zip(outputs, chats)]
         retry = [i for i, p in enumerate(parsed) if p is None]
         if retry:
             self.stats["retried"] += len(retry)
@@ -140,6 +141,6 @@ class LLMJudge:
                 [chats[i] + [{"role": "assistant", "content": outputs[i]}, {"role": "user", "content": P.RETRY_DE}]
                  for i in retry], max_new_tokens=self.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i], outputs[i] = parse_verdict(o), o
+                parsed[i], outputs[i] = parse_verdict(strip_echo(o, chat_data(chats[i]))), o
         return [{"status": "failed", "verdict": None, "raw": o[:300]} if p is None else {"status": "ok", **p}
                 for p, o in zip(parsed, outputs)]
