@@ -331,7 +331,8 @@ def eval_injection(
     judge_served_model: Optional[str] = typer.Option(None, help="Model name on the server."),
     judge_api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key."),
     mode: str = typer.Option("loglik", help="generate (JSON) or loglik (option probabilities)."),
-    attacks: Optional[Path] = typer.Option(None, help="Attack JSONL (default: data/sample/eval/injection_attacks.jsonl)."),
+    attacks: Optional[Path] = typer.Option(None, help="Attack JSONL (default: "
+                                           "data/sample/eval/injection_attacks.jsonl)."),
     answers: Optional[List[Path]] = typer.Option(None, "--answers", help="Judge: two answer files; the attack goes "
                                                  "into the second (default: sample references vs a non-answer)."),
     max_items: int = typer.Option(6, min=1, help="Items (judge) or documents (annotator)."),

@@ -1,4 +1,5 @@
-"""Annotator: parsing, injection pages fenced whole and flagged, retries, failure counting, cache;\nreal local model (slow)."""
+"""Annotator: parsing, injection pages fenced whole and flagged, retries, failure counting, cache;
+real local model (slow)."""
 
 import json
 

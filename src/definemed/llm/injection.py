@@ -71,13 +71,17 @@ _HOMOGLYPHS = str.maketrans("аеорсухіјѕԁАЕОРСХВМНКТІЈЅ�
                             "aeopcyxijsdAEOPCXBMHKTIJSaoeknptuxAEOKNPTYX")
 _INSTRUCTION_PATTERNS = [
     r"\bignor\w*\b.{0,60}\b(anweisung|instruktion|vorgabe|regel|prompt|instruction|rule|guideline|rubric)",
-    r"\b(disregard|forget|vergiss|vergessen sie)\b.{0,60}\b(instruction|above|previous|prior|rubric|anweisung|vorher|bisher|oben|obig|regel)",
+    r"\b(disregard|forget|vergiss|vergessen sie)\b.{0,60}"
+    r"\b(instruction|above|previous|prior|rubric|anweisung|vorher|bisher|oben|obig|regel)",
     r"\b(bewerte|bewertet|bewerten sie|stufe|stuf|stufen sie|klassifiziere|rate|score|grade|label)\b.{0,40}"
     r"\b(seite|dokument|text|artikel|webseite|page|document|site|article)\b.{0,40}(\d|höchst|maxim|volle)",
     r"\b(verdient|deserves)\b.{0,30}\b(höchstnote|bestnote|note|score|rating|5)\b",
-    r"\b(gib|geben sie|vergib|vergeben sie|give|assign|output)\b.{0,60}\b(bewertung|punktzahl|punkte|note|score|rating|grade|verdict|urteil)\b",
-    r"\b(an|für) (die|das|den|alle)?\s*(ki|ki-systeme?|sprachmodelle?|llms?|annotatoren|annotator|bewerter|gutachter)\b",
-    r"\b(note|message|instruction)s? (to|for) (the |all )?(ai|llms?|language models?|annotators?|assistants?|models?|judges?)\b",
+    r"\b(gib|geben sie|vergib|vergeben sie|give|assign|output)\b.{0,60}"
+    r"\b(bewertung|punktzahl|punkte|note|score|rating|grade|verdict|urteil)\b",
+    r"\b(an|für) (die|das|den|alle)?\s*"
+    r"(ki|ki-systeme?|sprachmodelle?|llms?|annotatoren|annotator|bewerter|gutachter)\b",
+    r"\b(note|message|instruction)s? (to|for) (the |all )?"
+    r"(ai|llms?|language models?|annotators?|assistants?|models?|judges?)\b",
     r"\b(judge|richter|bewerter|gutachter|evaluator)\b.{0,60}\b(must|should|muss|soll|sollte)\b",
     r"\b(prefer|choose|pick|wähle|bevorzuge|entscheide dich für)\b.{0,30}\b(antwort|answer|response)\b",
     r"\b(antwort|answer|response)\s+[ab]\s+(ist|is)\b.{0,20}\b(besser|better|überlegen|superior)\b",
