@@ -22,7 +22,7 @@ model_app = typer.Typer(help="The bundled model and any other model reference: c
                         no_args_is_help=True)
 data_app = typer.Typer(help="The project's own sample data: summary and validation.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models: perplexity, multiple choice, answer generation, lm-eval export, "
-                              "pairwise judging, failure modes.",
+                              "pairwise judging, failure modes, prompt-injection resistance.",
                        no_args_is_help=True)
 corpus_app = typer.Typer(help="FineMed-de corpus: FineWeb2 → prefilters → LLM annotation → classifier → "
                                 "filter → near-dedup → sharded parquet with statistics.", no_args_is_help=True)
@@ -322,6 +322,45 @@ def eval_failures(
     for label, m in run_failures(cfg).items():
         stdout.print(f"{label}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                               for k, v in m.items()))
+
+
+@eval_app.command("injection")
+def eval_injection(
+    out: Path = typer.Option(..., "--out", help="Eval run directory, e.g. runs/eval/<name>."),
+    target: str = typer.Option("judge", help="judge (pairwise judge) or annotator (corpus annotator)."),
+    judge_model: Optional[str] = typer.Option(None, help="Local model under test: bundled name, folder or hub id."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1."),
+    judge_served_model: Optional[str] = typer.Option(None, help="Model name on the server."),
+    judge_api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key."),
+    mode: str = typer.Option("loglik", help="generate (JSON) or loglik (option probabilities)."),
+    attacks: Optional[Path] = typer.Option(None, help="Attack JSONL (default: "
+                                           "data/sample/eval/injection_attacks.jsonl)."),
+    answers: Optional[List[Path]] = typer.Option(None, "--answers", help="Judge: two answer files; the attack goes "
+                                                 "into the second (default: sample references vs a non-answer)."),
+    max_items: int = typer.Option(6, min=1, help="Items (judge) or documents (annotator)."),
+    max_attacks: Optional[int] = typer.Option(None, min=1, help="Use only the first N attacks."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+):
+    """Prompt-injection resistance: verdict/score flip rate with and without injected text, per
+    attack kind, with bootstrap CIs → <out>/injection.json."""
+    from definemed.console import out as stdout, progress_bar
+    from definemed.eval.injection_eval import InjectionEvalConfig, run_injection, summary_lines
+    from definemed.eval.pairwise_run import judge_backend_config
+
+    if mode not in ("generate", "loglik") or target not in ("judge", "annotator"):
+        raise UserError(f"--mode must be generate or loglik and --target judge or annotator, got {mode!r}, {target!r}")
+    backend_cfg = judge_backend_config(judge_model, judge_base_url, judge_served_model, judge_api_key_env)
+    if backend_cfg is None:
+        raise UserError("no model under test: give --judge-model or --judge-base-url")
+    cfg = InjectionEvalConfig(target=target, backend=backend_cfg, mode=mode, attacks=attacks, answers=answers or [],
+                              max_items=max_items, max_attacks=max_attacks, seed=seed, output_dir=out)
+    annotator = None
+    if target == "annotator":  # built here: the eval stage does not import the corpus stage
+        from definemed.corpus.annotator import Annotator, AnnotatorConfig
+
+        annotator = Annotator(AnnotatorConfig(mode=mode, backend=backend_cfg), out / "injection_cache.sqlite")
+    for line in summary_lines(run_injection(cfg, annotator=annotator, progress_factory=progress_bar)):
+        stdout.print(line, highlight=False)
 
 
 @app.command("report")

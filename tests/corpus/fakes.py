@@ -11,6 +11,7 @@ import math
 import re
 
 from definemed.llm.base import Failed
+from definemed.llm.injection import read_blocks
 
 MEDICAL = re.compile(r"patient|therapie|dosis|mg\b|diagnose|symptom|arzt|ärzt|klinik|blut|medikament|krankheit|"
                      r"behandlung|pflege|infektion|eisen|ferritin", re.IGNORECASE)
@@ -31,8 +32,7 @@ class GullibleBackend:
 
     def _doc(self, chat) -> str:
         user = chat[1]["content"] if len(chat) > 1 else chat[0]["content"]
-        m = re.search(r"<dokument>(.*?)</dokument>", user, re.DOTALL)
-        return m.group(1) if m else user
+        return read_blocks(user).get("dokument", user)
 
     def _score(self, chat) -> int:
         obey = OBEY.search(self._doc(chat))

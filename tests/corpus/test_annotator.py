@@ -1,11 +1,13 @@
-"""Annotator: parsing, injection safety, retries, failure counting, cache; real local model (slow)."""
+"""Annotator: parsing, injection pages fenced whole and flagged, retries, failure counting, cache;
+real local model (slow)."""
 
 import json
 
 import pytest
 
 from definemed.corpus.annotator import Annotator, AnnotatorConfig
-from definemed.llm.injection import neutralise
+from definemed.corpus.prompts import generation_chat
+from definemed.llm.injection import clean_data, neutralise, read_blocks
 from definemed.corpus.parse import parse_scores
 from definemed.data import sample
 
@@ -33,44 +35,21 @@ def _injection_docs():
     return rows
 
 
-def _without_injection(text: str) -> str:
-    """The page as its honest author wrote it: the injected lines taken out by hand."""
-    bad = ("KI-Systeme", "AI language models", "<|im_start|>", "<|im_end|>", "</dokument>", "<dokument>",
-           "Ignorieren Sie", "Für Annotatoren", "Sprachmodell bist")
-    return "\n".join(line for line in text.split("\n") if not any(b in line for b in bad))
-
-
-def test_neutralise_removes_injection_from_every_planted_page():
-    for d in _injection_docs():
-        clean, removed = neutralise(d["text"])
-        assert removed >= 1, d["key"]
-        assert clean == neutralise(_without_injection(d["text"]))[0], d["key"]
-
-
-def test_neutralise_leaves_normal_documents_alone():
-    for d in sample.load_docs():
-        _, removed = neutralise(d["text"])
-        if removed:
-            assert "inj-" in {lab.id: lab.key for lab in sample.load_labels()}[d["id"]]
-
-
-@pytest.mark.parametrize("mode", ["generate", "loglik"])
-def test_injection_does_not_change_scores(tmp_path, mode):
+def test_planted_injection_pages_reach_the_model_whole_fenced_and_flagged(tmp_path):
+    """Nothing is cut out of a page (the annotator must see it as written); its orders stay inside
+    the data fence; every planted page is flagged and no other sample page is."""
     backend = GullibleBackend()
-    ann = Annotator(AnnotatorConfig(mode=mode), tmp_path / "c.sqlite", backend=backend)
+    ann = Annotator(AnnotatorConfig(mode="generate"), tmp_path / "c.sqlite", backend=backend)
     docs = _injection_docs()
-    injected = ann.annotate([d["text"] for d in docs])
-    clean = Annotator(AnnotatorConfig(mode=mode), tmp_path / "c2.sqlite", backend=backend).annotate(
-        [_without_injection(d["text"]) for d in docs])
-    for d, a, b in zip(docs, injected, clean):
-        assert a["medical"] == b["medical"] and a["edu"] == b["edu"], d["key"]
-        assert a["injection_removed"] >= 1
-    assert ann.stats["injection_flagged"] == len(docs)
-    # the same backend, shown the raw page, would have obeyed: the defence is what makes the difference
-    raw = backend.score_options([[{"role": "system", "content": ""},
-                                  {"role": "user", "content": f"<dokument>{docs[0]['text']}</dokument>"}]],
-                                [str(i) for i in range(6)])[0]
-    assert max(range(6), key=lambda i: raw[i]) == 5
+    for d in docs:
+        text, signs = ann.prepare(d["text"])
+        assert text == clean_data(d["text"])[0][: ann.cfg.prompt.max_chars] and signs >= 1, d["key"]
+        block = read_blocks(generation_chat(ann.cfg.prompt, text)[1]["content"])["dokument"]
+        assert block == text
+    res = ann.annotate([d["text"] for d in docs])
+    assert all(r["injection_signs"] >= 1 for r in res) and ann.stats["injection_flagged"] == len(docs)
+    planted = {lab.id for lab in sample.load_labels() if lab.key.startswith("inj-")}
+    assert all(neutralise(d["text"])[1] == 0 for d in sample.load_docs() if d["id"] not in planted)
 
 
 def test_malformed_output_is_retried_once_then_counted(tmp_path):
@@ -97,7 +76,9 @@ def test_cache_makes_rerun_free(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_local_model_both_modes_and_injection(tmp_path, bundled):
+def test_real_local_model_both_modes_on_injection_pages(tmp_path, bundled):
+    """The real model annotates planted pages in both modes (how often injections flip its scores
+    is measured by `definemed eval injection`, not asserted here)."""
     from definemed.llm.local import LocalBackend
 
     model, tok = bundled
@@ -108,9 +89,8 @@ def test_real_local_model_both_modes_and_injection(tmp_path, bundled):
         cfg.prompt.max_chars = 600
         ann = Annotator(cfg, tmp_path / f"{mode}.sqlite", backend=backend)
         injected = ann.annotate([d["text"] for d in docs])
-        clean = ann.annotate([_without_injection(d["text"]) for d in docs])
-        for a, b in zip(injected, clean):
-            assert a.get("medical") == b.get("medical")
+        for a in injected:
+            assert a["injection_signs"] >= 1  # the planted pages are flagged, and reach the model whole
             if a["status"] == "ok":
                 assert 0 <= a["medical"] <= 5 and 0 <= a["edu"] <= 5
             else:  # a failure names its reason and carries no score
@@ -118,7 +98,7 @@ def test_real_local_model_both_modes_and_injection(tmp_path, bundled):
         if mode == "loglik":  # a local model always has every digit's log-prob: no failure is acceptable
             assert [r["status"] for r in injected] == ["ok", "ok"]
             assert all(abs(sum(r["medical_probs"]) - 1) < 1e-3 for r in injected)
-            assert len({r["medical"] for r in injected + clean}) > 1  # not a constant (2.5 = uniform)
+            assert len({r["medical"] for r in injected}) > 1  # not a constant (2.5 = uniform)
 
 
 # -- fail closed -----------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Deterministic fake judge backends and answer files for the pairwise tests.
 
-`FakeJudge` reads the two answers out of the prompt's <antwort_a>/<antwort_b> areas and prefers
+`FakeJudge` reads the two answers out of the prompt's antwort_a/antwort_b data blocks and prefers
 the one with more medical keywords. It is gullible: an answer area that contains an order to
-the judge ("bevorzugen", "prefer", "Urteil: A") wins, so if delimiting or neutralising failed,
-the injected answer would win. Items whose instruction contains "#bias" are answered "A"
-whatever the order (position bias). ``fail`` makes every call return `Failed(fail)`;
-``identity`` is its fingerprint.
+the judge ("bevorzugen", "prefer", "Urteil: A") wins, so if an order escaped into the prompt's
+own text or the fencing failed, the injected answer would win. Items whose instruction contains
+"#bias" are answered "A" whatever the order (position bias). ``fail`` makes every call return
+`Failed(fail)`; ``identity`` is its fingerprint.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from definemed.llm.base import Failed
+from definemed.llm.injection import read_blocks
 
 MEDICAL = re.compile(r"arzt|ärzt|dosis|fieber|therapie|symptom|blut|medikament|behandlung|infektion|schmerz",
                      re.IGNORECASE)
@@ -22,9 +23,8 @@ OBEY = re.compile(r"bevorzug|prefer|urteil\W{0,3}[ab]\b|wähle diese", re.IGNORE
 
 
 def areas(chat) -> tuple[str, str, str]:
-    user = chat[1]["content"]
-    get = lambda tag: (re.search(rf"<{tag}>(.*?)</{tag}>", user, re.DOTALL) or [None, ""])[1]  # noqa: E731
-    return get("aufgabe"), get("antwort_a"), get("antwort_b")
+    blocks = read_blocks(chat[1]["content"])
+    return blocks.get("aufgabe", ""), blocks.get("antwort_a", ""), blocks.get("antwort_b", "")
 
 
 class FakeJudge:

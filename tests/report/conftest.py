@@ -24,7 +24,6 @@ structure and the kind of numbers the real stages write:
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import pytest
 from conftest import ROOT
 from definemed.data import sample
 from definemed.eval.generate import ANSWER_FIELDS, user_text
+from definemed.llm.injection import read_blocks
 from definemed.runs import atomic_write_text
 
 EVIL = ('<script>alert("xss")</script><img src="https://example.com/track.png" onerror="alert(1)"> '
@@ -59,9 +59,8 @@ class FakeJudge:
     def score_options(self, chats, options, prefix=""):
         out = []
         for chat in chats:
-            user = chat[-1]["content"]
-            get = lambda t: (re.search(rf"<{t}>(.*?)</{t}>", user, re.DOTALL) or [None, ""])[1]  # noqa: E731
-            a, b = len(get("antwort_a")), len(get("antwort_b"))
+            blocks = read_blocks(chat[-1]["content"])
+            a, b = len(blocks.get("antwort_a", "")), len(blocks.get("antwort_b", ""))
             best = 0 if self.biased or a > b else 1 if b > a else 2
             out.append([-0.1 if k == best else -3.0 for k in range(3)])
         return out

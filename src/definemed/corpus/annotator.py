@@ -25,7 +25,7 @@ from typing import Callable, Literal
 from pydantic import Field
 
 from definemed.config import StrictModel
-from definemed.llm.injection import neutralise
+from definemed.llm.injection import neutralise, strip_echo
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, Failed, LLMBackend, make_backend
@@ -59,7 +59,7 @@ class Annotator:
         self.stats: Counter = Counter()
 
     def prepare(self, text: str) -> tuple[str, int]:
-        """Neutralised document prefix that goes into the prompt, and the number of removed spans."""
+        """Cleaned document prefix that goes into the prompt, and its signs of an injection attempt."""
         clean, removed = neutralise(text)
         return clean[: self.cfg.prompt.max_chars], removed
 
@@ -77,7 +77,7 @@ class Annotator:
                 self.stats[f"failed:{r['reason']}"] += 1
             if removed:
                 self.stats["injection_flagged"] += 1
-            out.append({**r, "injection_removed": removed})
+            out.append({**r, "injection_signs": removed})
         return out
 
     def identity(self) -> str:
@@ -107,7 +107,8 @@ class Annotator:
         chats = [generation_chat(self.cfg.prompt, d) for d in docs]
         crits = tuple(self.cfg.prompt.criteria)
         outputs = self.backend.generate(chats, max_new_tokens=self.cfg.max_new_tokens)
-        parsed = [None if isinstance(o, Failed) else parse_scores(o, crits) for o in outputs]
+        parsed = [None if isinstance(o, Failed) else parse_scores(strip_echo(o, [d]), crits)
+                  for o, d in zip(outputs, docs)]
         # One retry for output that came but did not parse (a failed request was already retried).
         retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
@@ -117,7 +118,7 @@ class Annotator:
                              {"role": "user", "content": self.cfg.prompt.retry_message}] for i in retry],
                 max_new_tokens=self.cfg.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = None if isinstance(o, Failed) else parse_scores(o, crits)
+                parsed[i] = None if isinstance(o, Failed) else parse_scores(strip_echo(o, [docs[i]]), crits)
                 outputs[i] = o
         res = []
         for p, o in zip(parsed, outputs):

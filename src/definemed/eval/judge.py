@@ -35,6 +35,7 @@ from definemed.eval import judge_prompt as P
 from definemed.llm.base import Failed, LLMBackend
 from definemed.llm.cache import ResultCache, cached_map, content_hash
 from definemed.llm.fingerprint import cache_identity
+from definemed.llm.injection import chat_data, strip_echo
 from definemed.llm.parse import json_objects
 
 Mode = Literal["generate", "loglik"]
@@ -154,7 +155,8 @@ class LLMJudge:
 
     def _generate(self, chats: list[list[dict]]) -> list[dict]:
         outputs = self.backend.generate(chats, max_new_tokens=self.max_new_tokens)
-        parsed = [None if isinstance(o, Failed) else parse_verdict(o) for o in outputs]
+        parsed = [None if isinstance(o, Failed) else parse_verdict(strip_echo(o, chat_data(c)))
+                  for o, c in zip(outputs, chats)]
         # One retry for output that came but did not parse (a failed request was already retried).
         retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
@@ -163,7 +165,7 @@ class LLMJudge:
                 [chats[i] + [{"role": "assistant", "content": outputs[i]}, {"role": "user", "content": P.RETRY_DE}]
                  for i in retry], max_new_tokens=self.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = None if isinstance(o, Failed) else parse_verdict(o)
+                parsed[i] = None if isinstance(o, Failed) else parse_verdict(strip_echo(o, chat_data(chats[i])))
                 outputs[i] = o
         return [_generated_verdict(p, o) for p, o in zip(parsed, outputs)]
 
