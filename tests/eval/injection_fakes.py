@@ -62,6 +62,9 @@ class _Obeying:
         self.calls = 0
         self.prompts: list = []
 
+    def fingerprint(self) -> str:
+        return self.name
+
     def _places(self, chat) -> str:
         text = "\n".join(m["content"] for m in chat)
         if self.obeys == "anywhere":

@@ -70,7 +70,7 @@ def test_same_loglikelihoods_as_lm_eval(family, request, tmp_path):
     export_task(SAMPLE, tmp_path / "task", "mcq_de_ll", shots=1, target="text")
     theirs, samples = run_lm_eval(model, tmp_path / "task", "mcq_de_ll", n, tmp_path / "lm_eval_out")
     summary = run_mcq(MCQEvalConfig(models=[str(model)], data=SAMPLE, output_dir=tmp_path / "ours", shots=1,
-                                    limit=n, n_boot=100))
+                                    limit=n, subset="first", n_boot=100))
     (m,) = summary["models"].values()
     (items_file,) = (tmp_path / "ours" / "mcq").glob("*.jsonl")
     ours = [json.loads(x) for x in items_file.read_text().splitlines()]
@@ -93,7 +93,7 @@ def test_same_accuracy_as_lm_eval(bundled_model_path, tmp_path, shots):
     assert res.returncode == 0, res.stderr
     theirs = lm_eval_scores(bundled_model_path, tmp_path / "task", "mcq_de_eq", n, tmp_path / "lm_eval_out")
     res = run_cli("eval", "mcq", "--model", bundled_model_path, "--data", SAMPLE, "--shots", shots,
-                  "--out", tmp_path / "ours", "--set", f"limit={n}", timeout=1500)
+                  "--out", tmp_path / "ours", "--set", f"limit={n}", "--set", "subset=first", timeout=1500)
     assert res.returncode == 0, res.stderr
     ours = json.loads((tmp_path / "ours" / "mcq.json").read_text())["models"]
     (m,) = ours.values()

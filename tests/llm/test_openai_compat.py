@@ -43,7 +43,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             choice = {"message": {"content": "4"}, "logprobs": {"content": [{"token": "4", "top_logprobs": top}]}}
         else:
             content = f"Antwort auf: {body['messages'][-1]['content'][:20]}"
-            if "<antwort_a>" in text:  # a judge prompt: answer with a verdict
+            if "name=\"antwort_a\"" in text:  # a judge prompt (fenced answer blocks): answer with a verdict
                 content = '{"begruendung": "kurz", "urteil": "A"}'
             choice = {"message": {"content": content}}
         data = json.dumps({"choices": [choice]}).encode()

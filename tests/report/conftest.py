@@ -133,7 +133,8 @@ def write_answers(path: Path, label: str, answers: dict[str, str], items) -> Pat
     rows = [{"id": it.id, "model": label, "model_ref": f"/models/{label}", "prompt": user_text(it),
              "answer": answers[it.id], "reference": it.reference, "new_tokens": len(answers[it.id].split()),
              "hit_limit": False, "seconds": 0.1,
-             "settings": {"max_new_tokens": 256, "temperature": 0.0, "seed": 0, "chat_template": True}}
+             "settings": {"max_new_tokens": 256, "temperature": 0.0, "seed": 0, "chat_template": True},
+             "status": "ok", "reason": None}
             for it in items]
     assert all(tuple(r) == ANSWER_FIELDS for r in rows)  # the generation writer's format, field for field
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

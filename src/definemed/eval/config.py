@@ -33,9 +33,11 @@ class MCQEvalConfig(StrictModel):
     batch_size: int = Field(8, ge=1)  # items per forward pass
     share_prefix: bool = True  # score all options of an item in one packed row (context once)
     limit: Optional[int] = Field(None, ge=1)
+    # with limit: "stratified" over subjects (seeded), or the file's "first" items as `lm_eval --limit` takes them
+    subset: Literal["stratified", "first"] = "stratified"
     dtype: str = "float32"
     trust_remote_code: bool = False
-    seed: int = 0  # bootstrap resampling
+    seed: int = 0  # bootstrap resampling and the stratified subset
     n_boot: int = Field(2000, ge=100)
 
 

@@ -108,7 +108,8 @@ def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
     from definemed.models import load_causal_lm
 
     items_all = mcq_data.load_items(cfg.data)
-    items = stratified_subset(items_all, cfg.limit, key=lambda q: q.subject, seed=cfg.seed)
+    items = stratified_subset(items_all, cfg.limit, key=lambda q: q.subject, seed=cfg.seed) \
+        if cfg.subset == "stratified" else items_all[:cfg.limit]
     pool = mcq_data.load_items(cfg.fewshot_data) if cfg.fewshot_data else items_all
     run = EvalRun(cfg.output_dir, "mcq").start(cfg, seed=cfg.seed, inputs={
         "data": cfg.data, **({"fewshot_data": cfg.fewshot_data} if cfg.fewshot_data else {})})
@@ -134,7 +135,8 @@ def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
                           "seconds": round(seconds, 3), "items_per_s": round(len(rows) / seconds, 3)}
         del model
     summary = {"data": str(cfg.data), "items": len(items), "items_in_file": len(items_all),
-               "subset": "stratified by subject" if len(items) < len(items_all) else "all",
+               "subset": "all" if len(items) == len(items_all) else
+               "stratified by subject" if cfg.subset == "stratified" else "first items",
                # expected accuracy of guessing, from each item's own number of options
                "chance": sum(1 / len(q.choices) for q in items) / len(items),
                "options": dict(sorted(Counter(len(q.choices) for q in items).items())),
