@@ -34,8 +34,16 @@ def test_export_task_layout_and_prompts(tmp_path):
 
 
 def test_export_with_separate_fewshot_pool(tmp_path):
-    task = yaml.safe_load(export_task(SAMPLE, tmp_path, "t", shots=1, fewshot_data=SAMPLE).read_text())
-    assert task["fewshot_split"] == "fewshot" and Path(task["dataset_kwargs"]["data_files"]["fewshot"]).exists()
+    # a pool that differs from the eval set, so a pool file written from the eval items cannot pass
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(lines[-3:]), encoding="utf-8")
+    task = yaml.safe_load(export_task(SAMPLE, tmp_path, "t", shots=1, fewshot_data=pool).read_text())
+    assert task["fewshot_split"] == "fewshot"
+    rows = [json.loads(x) for x in Path(task["dataset_kwargs"]["data_files"]["fewshot"]).read_text().splitlines()]
+    expected = mcq_data.load_items(pool)
+    assert [r["prompt"] for r in rows] == [mcq_data.prompt(it) for it in expected]
+    assert [r["answer"] for r in rows] == [it.answer for it in expected]
 
 
 def run_lm_eval(model: Path, task_dir: Path, task: str, limit: int, out: Path) -> tuple[dict, list[dict]]:
