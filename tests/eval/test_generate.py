@@ -58,6 +58,9 @@ def test_rows_cache_and_resume(tiny_model, tmp_path, counting):
         assert r["model"] == "tiny" and r["model_ref"] == str(tiny_model)
         assert r["settings"] == {"max_new_tokens": 3, "temperature": 0.0, "seed": 0, "chat_template": True}
         assert r["new_tokens"] <= 3 and isinstance(r["hit_limit"], bool) and r["seconds"] > 0
+        assert not r["hit_limit"] or r["new_tokens"] == 3  # only an answer cut at the budget hit the limit
+    # 3 tokens from a random tiny model: answers are cut at the budget, and the rows say so
+    assert any(r["hit_limit"] for r in rows)
     assert rows[0]["reference"] == chosen[rows[0]["id"]].reference
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["generate"]["tiny"]["items"] == 5
 
