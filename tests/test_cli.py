@@ -95,8 +95,13 @@ def test_demo_runs_and_writes_run_dir(tmp_path):
     assert set(json.loads((ev / "failures.json").read_text())["models"]) == set(mcq["models"])
     study = json.loads((ev / "study.json").read_text())
     assert study["labels"] == ["base", "cpt", "merged-t0.5"]
-    measures = {r["measure"] for r in study["rows"]}
-    assert {"held-out medical PPL", "IF items strict", "words per answer"} <= measures
+    measures = [r["measure"] for r in study["rows"]]
+    for prefix in ("held-out medical PPL (2 docs, train stage; 0 training docs excluded)", "MCQ acc (6 items",
+                   "IF items, all constraints met", "answers that stopped on their own", "words per answer"):
+        assert any(m.startswith(prefix) for m in measures), (prefix, measures)
+    assert any("instruct model itself" in n for n in study["notes"])  # the demo pre-trains the instruct model
+    assert "held-out overlap with the training data: medical 0, general 0" in res.stdout + res.stderr
+    assert train["heldout_overlap_docs"] == {"medical": 0, "general": 0}
     assert "The study's questions" in res.stdout
     html = (tmp_path / "report.html").read_text()
     assert "The study" in html and "<svg" in html and "merged-t0.5" in html
