@@ -109,11 +109,16 @@ def model_training_index(model_path: str | Path) -> Optional[DocIndex]:
     return DocIndex.load(path) if path.exists() else None
 
 
+def parents_training_index(parents: Iterable[str | Path]) -> Optional[DocIndex]:
+    """The union of the training indexes of models built from ``parents`` (a merge), or None
+    when no parent has one."""
+    found = [i for p in parents if (i := model_training_index(p)) is not None]
+    return DocIndex.union(found) if found else None
+
+
 def inherit_training_index(parents: Iterable[str | Path], target: str | Path) -> Optional[DocIndex]:
     """Give a model built from ``parents`` (a merge) the union of their training indexes."""
-    found = [i for p in parents if (i := model_training_index(p)) is not None]
-    if not found:
-        return None
-    index = found[0] if len(found) == 1 else DocIndex.union(found)
-    index.save(Path(target) / TRAINING_DOCS_FILE)
+    index = parents_training_index(parents)
+    if index is not None:
+        index.save(Path(target) / TRAINING_DOCS_FILE)
     return index

@@ -30,7 +30,7 @@ from definemed.merge.card import model_card
 from definemed.merge.checks import verify_merged
 from definemed.merge.config import MergeConfig, point_label
 from definemed.merge.prechecks import check_models, local_model
-from definemed.data.heldout import DocIndex, inherit_training_index, model_training_index
+from definemed.data.heldout import inherit_training_index, parents_training_index
 from definemed.merge.sweep_eval import cached_or_evaluate, load_eval_data, summary
 from definemed.merge.weights import TOKENIZER_FILES, tensor_specs
 from definemed.runs import RunDir, atomic_write_json, atomic_write_text, read_json
@@ -187,10 +187,10 @@ def run_merge(cfg: MergeConfig) -> dict:
 
     eval_data = None
     if cfg.eval.enabled:
-        indexes = [i for p in parents.values() if (i := model_training_index(p)) is not None]
-        eval_data = load_eval_data(cfg.eval, DocIndex.union(indexes) if indexes else None)
+        training = parents_training_index(parents.values())
+        eval_data = load_eval_data(cfg.eval, training)
         console.print(f"held-out overlap with the parents' training data: {eval_data.heldout_overlap_docs} "
-                      "documents excluded" + ("" if indexes else " (no parent has a definemed training index)"),
+                      "documents excluded" + ("" if training is not None else " (no parent has a definemed training index)"),
                       highlight=False)
     rows = []
     for i, (label, t, data) in enumerate(points, 1):
