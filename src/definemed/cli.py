@@ -388,17 +388,17 @@ def pipeline(
     Language and domain are configuration: a French legal or Dutch medical run needs only new
     stage configs (prompts, prefilter word lists, eval sets). Finished stages are reused."""
     from definemed.config import load_config
-    from definemed.demo import PipelineConfig, run_demo, stage_configs
+    from definemed.demo import PipelineConfig, run_demo, validate_pipeline
 
     cfg = load_config(PipelineConfig, config, overrides)
-    if check:
+    if check:  # the very check a run makes before its first stage
         from definemed.console import out
 
-        stages = stage_configs(cfg)
+        stages = validate_pipeline(cfg, str(config))
         out.print(f"[green]ok[/]: {config}: stages {', '.join(cfg.stages)}; stage configs valid: "
                   f"{', '.join(stages) or 'none'}")
         return
-    run_demo(cfg)
+    run_demo(cfg, str(config))
 
 
 @app.command("demo")

@@ -7,14 +7,34 @@ resolved here in one place; the resolved config is what a run directory stores.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Iterable, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from definemed.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
+
+# The dtypes our loaders accept (`definemed.models.loading.torch_dtype`): a typo must fail at
+# validation, naming the field, not when torch is asked for the dtype after a stage has started.
+Dtype = Literal["float32", "bfloat16", "float16"]
+# numpy's default_rng (bootstrap CIs, subsets, packing) rejects negative seeds
+Seed = Annotated[int, Field(ge=0)]
+
+
+class FieldError(ValueError):
+    """An error of a model validator about specific fields (relative to the model that raises
+    it): the formatter names them instead of '<root>' (pydantic gives model validators no field)."""
+
+    def __init__(self, fields: str | Iterable[str], message: str):
+        self.fields = (fields,) if isinstance(fields, str) else tuple(fields)
+        super().__init__(message)
+
+
+def field_problem(source: str, field: str, message: str) -> UserError:
+    """The one-line error about one field of one file, in the format of every config error."""
+    return UserError(f"{source}: field '{field}': {message}")
 
 
 class StrictModel(BaseModel):
@@ -30,6 +50,11 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):  # a model validator's error: name its fields, not the model
+            names = [".".join(str(x) for x in (*e["loc"], f)) for f in cause.fields]
+            parts.append(f"field{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)}: {cause}")
+            continue
         parts.append(f"field '{loc}': {msg}")
     return f"{source}: " + "; ".join(parts)
 

@@ -17,7 +17,7 @@ from typing import Literal, Optional, get_args
 from pydantic import Field
 from rich.table import Table
 
-from definemed.config import StrictModel
+from definemed.config import Seed, StrictModel
 from definemed.eval.suite import SuiteConfig
 from definemed.console import console, out, progress_bar
 from definemed.runs import RunDir
@@ -34,7 +34,7 @@ STAGES = get_args(Stage)  # the order they always run in
 class DemoConfig(StrictModel):
     output_dir: Path = Path("runs/demo")
     stages: list[Stage] = Field(default_factory=lambda: list(STAGES))  # any subset; runs in STAGES order
-    seed: int = 0
+    seed: Seed = 0
     model: str = "smollm2-135m-instruct"
     system_prompt: str = DEFAULT_SYSTEM
     questions: list[str] = Field(default_factory=lambda: [
@@ -112,6 +112,72 @@ def stage_configs(cfg: DemoConfig) -> dict:
     return out
 
 
+STAGE_FILES = {"corpus": "corpus_config", "train": "train_config", "merge": "merge_config"}
+
+
+def validate_pipeline(cfg: DemoConfig, source: str = "pipeline config") -> dict:
+    """Everything a run needs, checked before its first stage (and all that `pipeline --check`
+    does): a config for every stage in `stages`, every stage config, the eval section's files, the
+    merge points to evaluate, and the model references of the stages that run — lightly, without
+    loading weights (hub ids are taken as given; a folder must hold config.json). A model that an
+    earlier stage of this same run writes (the CPT model for the merge) need not exist yet.
+    Returns the stage configs (as `stage_configs`); raises UserError naming the file and field."""
+    from definemed.config import field_problem
+    from definemed.errors import UserError
+    from definemed.merge.config import point_label
+
+    wanted = set(cfg.stages)
+    for stage, field in STAGE_FILES.items():
+        if stage in wanted and getattr(cfg, field) is None:
+            raise field_problem(source, field, f"stages include {stage} but {field} is null "
+                                f"(give a {stage} config or drop {stage} from stages)")
+    configs = stage_configs(cfg)
+    files = {stage: str(_stage_config(getattr(cfg, field))) for stage, field in STAGE_FILES.items()
+             if getattr(cfg, field) is not None}
+
+    def model_ok(ref: str, where: str, field: str, note: str = "") -> None:
+        from definemed.models import check_model_ref
+
+        try:
+            check_model_ref(ref)
+        except UserError as err:
+            raise field_problem(where, field, f"{err}{note}") from None
+
+    if "corpus" in wanted:
+        corpus = configs["corpus"]
+        if corpus.tokenizer is not None:
+            model_ok(corpus.tokenizer, files["corpus"], "tokenizer")
+        backend = corpus.annotate.annotator.backend
+        if corpus.annotate.enabled and backend.kind == "local":
+            model_ok(backend.model, files["corpus"], "annotate.annotator.backend.model")
+    if "train" in wanted:
+        model_ok(configs["train"].model, files["train"], "model")
+    merge = configs.get("merge")
+    if "merge" in wanted and merge.models is not None:
+        trained_here = "train" in wanted and cfg.train_config is not None  # the CPT model is this run's output
+        for name in ("cpt", "instruct", "base"):
+            ref = getattr(merge.models, name)
+            if ref is not None and not (name == "cpt" and trained_here):
+                note = " (the train stage's output: add train to stages, or run it first)" \
+                    if name == "cpt" and cfg.train_config is not None else ""
+                model_ok(ref, files["merge"], f"models.{name}", note)
+        if merge.tokenizer_source not in (None, "instruct", "cpt", "base", "union"):
+            model_ok(merge.tokenizer_source, files["merge"], "tokenizer_source")
+    if wanted & {"base", "eval"}:
+        model_ok(cfg.model, source, "model")
+    if "eval" in wanted and cfg.eval.enabled:
+        for field, problem in cfg.eval.input_problems():
+            raise field_problem(source, f"eval.{field}", problem)
+        if cfg.eval.judge_model is not None and cfg.eval.judge_base_url is None:
+            model_ok(cfg.eval.judge_model, source, "eval.judge_model")
+        if merge is not None and merge.mergekit is None:
+            points = [point_label(t) for t in merge.points()]
+            if unknown := [p for p in cfg.eval_merged if p not in points]:
+                raise field_problem(source, "eval_merged", f"{', '.join(unknown)} not in the merge sweep "
+                                    f"({', '.join(points)})")
+    return configs
+
+
 def _run_corpus_stage(corpus_cfg) -> dict:
     from definemed.corpus.pipeline import run_corpus
     from definemed.corpus.summary import print_summary
@@ -142,10 +208,11 @@ def _run_merge_stage(merge_cfg) -> dict:
     return metrics
 
 
-def run_demo(cfg: DemoConfig) -> dict:
+def run_demo(cfg: DemoConfig, source: str = "pipeline config") -> dict:
     results: dict = {}
     wanted = set(cfg.stages)
-    configs = {k: v for k, v in stage_configs(cfg).items() if k in wanted}  # all checked before anything runs
+    # everything checked before anything runs (or writes a run directory)
+    configs = {k: v for k, v in validate_pipeline(cfg, source).items() if k in wanted}
     if "corpus" in configs:
         results["corpus"] = _run_corpus_stage(configs["corpus"])
     if "train" in configs:
@@ -207,10 +274,11 @@ def _run_eval_stage(cfg: DemoConfig) -> dict:
     train_metrics = cfg.output_dir / "train" / "metrics.json"
     labels = list(models)
     sweep = cfg.output_dir / "merge" / "sweep.json"
+    skipped = metrics["pairwise"].get("skipped")  # one model or no judge: no pairwise (said in the notes)
     rows = study_rows(read_json(train_metrics) if train_metrics.exists() else None, metrics,
-                      read_json(folder / "failures.json"), read_json(folder / "pairwise.json"), labels,
-                      read_json(sweep) if sweep.exists() else None)
-    notes = study_notes(_cpt_of_instruct(cfg))
+                      read_json(folder / "failures.json"), None if skipped else read_json(folder / "pairwise.json"),
+                      labels, read_json(sweep) if sweep.exists() else None)
+    notes = study_notes(_cpt_of_instruct(cfg)) + ([f"No pairwise comparison: {skipped}."] if skipped else [])
     atomic_write_json(folder / "study.json", {"labels": labels, "rows": rows, "notes": notes})
     out.print(study_table(rows, labels, notes))
     return metrics

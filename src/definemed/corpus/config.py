@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, FilePath, ValidationInfo, field_validator, model_validator
 
-from definemed.config import StrictModel
+from definemed.config import FieldError, Seed, StrictModel
 from definemed.corpus.annotator import AnnotatorConfig
 from definemed.corpus.compliance import ComplianceConfig
 
@@ -22,12 +22,21 @@ class InputConfig(StrictModel):
     paths: list[str] = Field(min_length=1, description="folders/files: local, s3://, hf://datasets/...")
     format: Literal["parquet", "jsonl"] = "parquet"
     glob: Optional[str] = None  # e.g. "deu_Latn/train/*.parquet"
-    limit: int = -1  # documents per task; -1 = all
+    limit: int = -1  # documents per task; -1 = all (datatrove's convention)
     # held-out documents dropped right after the reader (corpus/heldout.py): an id list (.txt one per
     # line, .jsonl with `id`) and/or splits looked up in split_labels (JSONL with `id` and `split`)
     exclude_ids: Optional[FilePath] = None
     split_labels: Optional[FilePath] = None  # before exclude_split: its validator reads this field
     exclude_split: list[str] = Field(default_factory=list)
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, v: int):
+        # datatrove reads any negative limit as "all" and 0 as nothing: both would be blamed on the
+        # prefilters ("no documents survived"), not on this field
+        if v != -1 and v < 1:
+            raise ValueError(f"{v} is not a number of documents: give a positive count, or -1 for all")
+        return v
 
     @field_validator("exclude_ids")
     @classmethod
@@ -48,8 +57,8 @@ class InputConfig(StrictModel):
 class SlurmConfig(StrictModel):
     partition: str = "cpu"
     time: str = "24:00:00"
-    cpus_per_task: int = 1
-    mem_per_cpu_gb: int = 2
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: int = Field(2, ge=1)
     qos: Optional[str] = None
     venv_path: Optional[str] = None
     sbatch_args: dict[str, str] = Field(default_factory=dict)
@@ -76,6 +85,13 @@ class PrefilterConfig(StrictModel):
     max_top_word_ratio: float = Field(0.12, ge=0, le=1)  # keyword stuffing
     max_duplicate_line_ratio: float = Field(0.3, ge=0, le=1)
 
+    @model_validator(mode="after")
+    def _word_range(self):
+        if self.min_words > self.max_words:
+            raise FieldError(("min_words", "max_words"), f"min_words ({self.min_words}) is above max_words "
+                             f"({self.max_words}): every document would be dropped")
+        return self
+
 
 class AnnotateConfig(StrictModel):
     enabled: bool = True
@@ -95,7 +111,7 @@ class ClassifierConfig(StrictModel):
     max_chars: int = Field(3000, ge=100)
     n_features: int = Field(2**20, ge=1024)
     C: float = Field(4.0, gt=0)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class FilterConfig(StrictModel):
@@ -112,7 +128,7 @@ class DedupConfig(StrictModel):
 class CorpusConfig(StrictModel):
     name: str = "finemed-de"
     output_dir: Path = Path("runs/corpus/finemed-de")
-    seed: int = 0
+    seed: Seed = 0
     input: InputConfig
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     prefilter: PrefilterConfig = Field(default_factory=PrefilterConfig)
@@ -128,7 +144,8 @@ class CorpusConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self):
         if self.classifier.labels_from == "gold" and self.classifier.gold_labels is None:
-            raise ValueError("classifier.labels_from=gold needs classifier.gold_labels")
+            raise FieldError("classifier.gold_labels", "classifier.labels_from=gold needs classifier.gold_labels")
         if self.classifier.labels_from == "annotator" and not self.annotate.enabled:
-            raise ValueError("classifier.labels_from=annotator needs annotate.enabled=true")
+            raise FieldError(("annotate.enabled", "classifier.labels_from"),
+                             "classifier.labels_from=annotator needs annotate.enabled=true")
         return self

@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional, TypeVar
 import yaml
 from pydantic import Field
 
-from definemed.config import StrictModel, apply_overrides, validate_config
+from definemed.config import Dtype, Seed, StrictModel, apply_overrides, validate_config
 from definemed.errors import UserError
 
 M = TypeVar("M", bound=StrictModel)
@@ -35,9 +35,9 @@ class MCQEvalConfig(StrictModel):
     limit: Optional[int] = Field(None, ge=1)
     # with limit: "stratified" over subjects (seeded), or the file's "first" items as `lm_eval --limit` takes them
     subset: Literal["stratified", "first"] = "stratified"
-    dtype: str = "float32"
+    dtype: Dtype = "float32"
     trust_remote_code: bool = False
-    seed: int = 0  # bootstrap resampling and the stratified subset
+    seed: Seed = 0  # bootstrap resampling and the stratified subset
     n_boot: int = Field(2000, ge=100)
 
 
@@ -54,12 +54,12 @@ class GenerateEvalConfig(StrictModel):
     timeout_s: float = Field(120.0, gt=0)
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)  # 0 = greedy
-    seed: int = 0
+    seed: Seed = 0
     chat_template: bool = True
     system_prompt: Optional[str] = None
     batch_size: int = Field(4, ge=1)
     limit: Optional[int] = Field(None, ge=1)
-    dtype: str = "float32"
+    dtype: Dtype = "float32"
     trust_remote_code: bool = False
 
 

@@ -14,7 +14,7 @@ from typing import Literal, Optional, Protocol, Union
 
 from pydantic import Field
 
-from definemed.config import StrictModel
+from definemed.config import Dtype, StrictModel
 
 Message = dict[str, str]
 
@@ -59,7 +59,7 @@ class BackendConfig(StrictModel):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
     batch_size: int = Field(8, ge=1)  # local: prompts per forward pass
-    dtype: str = "float32"
+    dtype: Dtype = "float32"
     trust_remote_code: bool = False
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from definemed.config import StrictModel
+from definemed.config import FieldError, Seed, StrictModel
 from definemed.data.sources import TextSource
 
 Method = Literal["slerp", "linear", "ties", "dare_ties", "task_arithmetic"]
@@ -67,7 +67,7 @@ class MergeEvalConfig(StrictModel):
     def _data_given(self):
         if self.enabled and (self.heldout is None or self.instructions_data is None):
             missing = [k for k in ("heldout", "instructions_data") if getattr(self, k) is None]
-            raise ValueError(f"the sweep table needs eval.{' and eval.'.join(missing)} (your held-out documents "
+            raise FieldError(missing, f"the sweep table needs eval.{' and eval.'.join(missing)} (your held-out documents "
                              "and instruction set), or eval.enabled: false")
         return self
 
@@ -75,7 +75,7 @@ class MergeEvalConfig(StrictModel):
 class MergeConfig(StrictModel):
     name: str = "merge"
     output_dir: Path = Path("runs/merge/demo")
-    seed: int = 0  # mergekit's random seed (DARE drops parameters at random)
+    seed: Seed = 0  # mergekit's random seed (DARE drops parameters at random)
     method: Method = "slerp"
     models: Optional[MergeModels] = None
     parameters: MergeParameters = Field(default_factory=MergeParameters)
@@ -92,36 +92,41 @@ class MergeConfig(StrictModel):
         if self.mergekit is not None:
             clash = sorted({"method", "parameters", "sweep", "tokenizer_source", "dtype"} & self.model_fields_set)
             if clash:
-                raise ValueError(f"mergekit (a raw mergekit config) cannot be combined with {', '.join(clash)}: "
-                                 "put them into the mergekit config")
+                raise FieldError(["mergekit", *clash], "mergekit (a raw mergekit config) cannot be combined with "
+                                 f"{', '.join(clash)}: put them into the mergekit config")
             return self
         if self.models is None:
-            raise ValueError("models (cpt, instruct) is required unless a raw mergekit config is given")
+            raise FieldError("models", "models (cpt, instruct) is required unless a raw mergekit config is given")
         task_vectors = self.method in TASK_VECTOR_METHODS
         if task_vectors and not self.models.base:
-            raise ValueError(f"method {self.method} needs models.base (the pre-trained model both parents share)")
+            raise FieldError("models.base", f"method {self.method} needs models.base (the pre-trained model both "
+                             "parents share)")
         if not task_vectors and self.models.base:
-            raise ValueError(f"models.base is only used by {', '.join(TASK_VECTOR_METHODS)}, not {self.method}")
+            raise FieldError(("models.base", "method"), f"models.base is only used by "
+                             f"{', '.join(TASK_VECTOR_METHODS)}, not {self.method}")
         p = self.parameters
         if task_vectors and p.t is not None:
-            raise ValueError(f"parameters.t is for slerp/linear; {self.method} uses parameters.weight")
+            raise FieldError("parameters.t", f"parameters.t is for slerp/linear; {self.method} uses "
+                             "parameters.weight")
         if not task_vectors and p.weight is not None:
-            raise ValueError(f"parameters.weight is for {', '.join(TASK_VECTOR_METHODS)}; {self.method} uses "
-                             "parameters.t")
+            raise FieldError("parameters.weight", f"parameters.weight is for {', '.join(TASK_VECTOR_METHODS)}; "
+                             f"{self.method} uses parameters.t")
         if p.density is not None and self.method not in SPARSIFYING_METHODS:
-            raise ValueError(f"parameters.density is for {', '.join(SPARSIFYING_METHODS)}, not {self.method}")
+            raise FieldError("parameters.density", f"parameters.density is for {', '.join(SPARSIFYING_METHODS)}, "
+                             f"not {self.method}")
+        single_name = "parameters.weight" if task_vectors else "parameters.t"
         single = p.weight if task_vectors else p.t
         if self.sweep and single is not None:
-            raise ValueError("give either sweep or a single parameters.t/weight, not both")
+            raise FieldError(("sweep", single_name), "give either sweep or a single parameters.t/weight, not both")
         if not self.sweep and single is None:
-            raise ValueError("give sweep (e.g. [0.3, 0.5, 0.7]) or parameters.t (slerp/linear) / "
-                             "parameters.weight (ties, dare_ties, task_arithmetic)")
+            raise FieldError(("sweep", single_name), "give sweep (e.g. [0.3, 0.5, 0.7]) or parameters.t "
+                             "(slerp/linear) / parameters.weight (ties, dare_ties, task_arithmetic)")
         for v in self.sweep:
             if not 0 <= v <= 1:
-                raise ValueError(f"sweep value {v} is outside [0, 1]")
+                raise FieldError("sweep", f"sweep value {v} is outside [0, 1]")
         labels = [point_label(v) for v in self.sweep]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"sweep has repeated values: {self.sweep}")
+            raise FieldError("sweep", f"sweep has repeated values: {self.sweep}")
         return self
 
     def points(self) -> list[Optional[float]]:

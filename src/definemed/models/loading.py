@@ -13,26 +13,38 @@ import re
 from pathlib import Path
 
 from definemed.errors import UserError
-from definemed.models.bundled import BUNDLED_NAME, ensure_bundled_model
+from definemed.models.bundled import BUNDLED_NAME, bundled_gguf_path, bundled_model_dir, ensure_bundled_model
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
 
 
-def resolve_model(ref: str | Path) -> str:
-    """Turn a model reference into something ``from_pretrained`` accepts."""
+def check_model_ref(ref: str | Path) -> str:
+    """The kind of a model reference ("bundled", "local", "hub") without loading, converting or
+    downloading anything; raises UserError for a reference that cannot work. Configs are checked
+    with this before a pipeline starts, so a typo does not surface hours later."""
     ref = str(ref)
     if ref in (BUNDLED_NAME, "bundled"):
-        return str(ensure_bundled_model())
+        if not (bundled_model_dir() / "config.json").exists():
+            bundled_gguf_path()  # not converted yet: its package must be installed
+        return "bundled"
     path = Path(ref).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
             raise UserError(f"model folder {path} has no config.json (not a Hugging Face checkpoint)")
-        return str(path)
+        return "local"
     if ref.startswith((".", "/", "~")) or not _HUB_ID.match(ref):
         raise UserError(f"model not found: '{ref}' is neither a local folder nor a hub id (org/name)")
-    return ref  # hub id: transformers downloads it (users with internet)
+    return "hub"  # transformers downloads it (users with internet)
+
+
+def resolve_model(ref: str | Path) -> str:
+    """Turn a model reference into something ``from_pretrained`` accepts."""
+    kind = check_model_ref(ref)
+    if kind == "bundled":
+        return str(ensure_bundled_model())
+    return str(Path(str(ref)).expanduser()) if kind == "local" else str(ref)
 
 
 def torch_dtype(name: str):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from definemed.config import StrictModel
+from definemed.config import FieldError, Seed, StrictModel
 from definemed.data.sources import TextSource
 
 
@@ -18,24 +18,29 @@ class DataSource(TextSource):
     kind: Literal["domain", "replay"] = "domain"  # replay = general text against forgetting
 
 
+# torch's AdamW accepts only 0 <= beta < 1 (and says so after the model is loaded)
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
 class LoraConfig(StrictModel):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
+    r: int = Field(16, ge=1)  # peft refuses rank 0, and only once the model is loaded
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                               "gate_proj", "up_proj", "down_proj"])
+                                                               "gate_proj", "up_proj", "down_proj"],
+                                      min_length=1)
 
 
 class TrainConfig(StrictModel):
     output_dir: Path = Path("runs/train/cpt")
-    seed: int = 0
+    seed: Seed = 0
     model: str = "smollm2-135m-instruct"
     data: list[DataSource] = Field(min_length=1)
     # name -> source, e.g. medical, general; documents that are also in the training data (by id or
     # normalised text) are dropped and counted (metrics: heldout_overlap_docs)
     heldout: dict[str, TextSource] = Field(default_factory=dict)
-    heldout_max_docs: int = 20
-    heldout_max_length: int = 256
+    heldout_max_docs: int = Field(20, ge=1)
+    heldout_max_length: int = Field(256, ge=16)
     seq_len: int = Field(512, ge=8)
     micro_batch_size: int = Field(4, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
@@ -45,8 +50,8 @@ class TrainConfig(StrictModel):
     warmup_steps: int = Field(10, ge=0)
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"
     wsd_decay_fraction: float = Field(0.2, gt=0, le=1)  # WSD: share of steps spent decaying
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = Field(0.1, ge=0)
+    betas: tuple[Beta, Beta] = (0.9, 0.95)
     grad_clip: float = Field(1.0, gt=0)
     dtype: Literal["float32", "bfloat16"] = "float32"  # bf16 autocast; this CPU has no fast bf16
     gradient_checkpointing: bool = False
@@ -62,5 +67,6 @@ class TrainConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self):
         if self.warmup_steps >= self.max_steps and self.schedule != "constant":
-            raise ValueError("warmup_steps must be smaller than max_steps")
+            raise FieldError(("warmup_steps", "max_steps"), f"warmup_steps ({self.warmup_steps}) must be "
+                             f"smaller than max_steps ({self.max_steps}) unless schedule is constant")
         return self
