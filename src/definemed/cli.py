@@ -417,7 +417,7 @@ def demo(
     if output_dir is not None:
         cfg.output_dir = output_dir
     out.print(sample_summary_table())
-    run_demo(cfg)
+    run_demo(cfg, str(config) if config else "--set")
 
 
 def main() -> None:

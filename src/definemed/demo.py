@@ -127,7 +127,9 @@ def validate_pipeline(cfg: DemoConfig, source: str = "pipeline config") -> dict:
     from definemed.merge.config import point_label
 
     wanted = set(cfg.stages)
-    for stage, field in STAGE_FILES.items():
+    # a null stage config skips its stage when `stages` is left at its default (all); a stage the
+    # user listed must not be skipped silently
+    for stage, field in STAGE_FILES.items() if "stages" in cfg.model_fields_set else ():
         if stage in wanted and getattr(cfg, field) is None:
             raise field_problem(source, field, f"stages include {stage} but {field} is null "
                                 f"(give a {stage} config or drop {stage} from stages)")
@@ -143,17 +145,17 @@ def validate_pipeline(cfg: DemoConfig, source: str = "pipeline config") -> dict:
         except UserError as err:
             raise field_problem(where, field, f"{err}{note}") from None
 
-    if "corpus" in wanted:
+    if "corpus" in wanted and "corpus" in configs:
         corpus = configs["corpus"]
         if corpus.tokenizer is not None:
             model_ok(corpus.tokenizer, files["corpus"], "tokenizer")
         backend = corpus.annotate.annotator.backend
         if corpus.annotate.enabled and backend.kind == "local":
             model_ok(backend.model, files["corpus"], "annotate.annotator.backend.model")
-    if "train" in wanted:
+    if "train" in wanted and "train" in configs:
         model_ok(configs["train"].model, files["train"], "model")
     merge = configs.get("merge")
-    if "merge" in wanted and merge.models is not None:
+    if "merge" in wanted and merge is not None and merge.models is not None:
         trained_here = "train" in wanted and cfg.train_config is not None  # the CPT model is this run's output
         for name in ("cpt", "instruct", "base"):
             ref = getattr(merge.models, name)

@@ -136,6 +136,14 @@ def test_stage_outputs_of_this_run_are_not_required_to_exist(tmp_path, capsys, m
     assert "ok" in out
 
 
+def test_null_stage_config_still_skips_its_stage_by_default(tmp_path, capsys, monkeypatch):
+    """Guard: with `stages` left at its default, a null stage config skips that stage (as documented)."""
+    cfg = write_yaml(tmp_path / "pipeline.yaml", {"output_dir": str(tmp_path / "runs"), "corpus_config": None,
+                                                  "train_config": None, "merge_config": None})
+    code, out, err = cli(capsys, monkeypatch, "pipeline", cfg, "--check")
+    assert code == 0, err
+
+
 # --- one model: run what makes sense, say why there is no pairwise -------------------------------------------
 
 def test_pairwise_skip_reasons():
@@ -205,6 +213,8 @@ CORPUS_CASES = [
     pytest.param({"executor": {"slurm": {"cpus_per_task": 0}}}, "executor.slurm.cpus_per_task", id="slurm-cpus-0"),
     pytest.param({"executor": {"slurm": {"mem_per_cpu_gb": -2}}}, "executor.slurm.mem_per_cpu_gb",
                  id="slurm-mem-negative"),
+    pytest.param({"executor": {"slurm": {"time": "1 day"}}}, "executor.slurm.time", id="slurm-time-words"),
+    pytest.param({"executor": {"slurm": {"time": "24h"}}}, "executor.slurm.time", id="slurm-time-hours"),
     pytest.param({"prefilter": {"min_words": 500, "max_words": 100}}, "prefilter.min_words", id="min-over-max-words"),
     pytest.param({"seed": -1}, "seed", id="seed-negative"),
     pytest.param({"classifier": {"seed": -1}}, "classifier.seed", id="classifier-seed-negative"),

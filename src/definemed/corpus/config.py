@@ -56,7 +56,8 @@ class InputConfig(StrictModel):
 
 class SlurmConfig(StrictModel):
     partition: str = "cpu"
-    time: str = "24:00:00"
+    # sbatch's formats: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
+    time: str = Field("24:00:00", pattern=r"^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2})$")
     cpus_per_task: int = Field(1, ge=1)
     mem_per_cpu_gb: int = Field(2, ge=1)
     qos: Optional[str] = None
