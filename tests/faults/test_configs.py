@@ -220,6 +220,7 @@ CORPUS_CASES = [
     pytest.param({"classifier": {"seed": -1}}, "classifier.seed", id="classifier-seed-negative"),
     pytest.param({"annotate": {"annotator": {"backend": {"dtype": "float8"}}}}, "annotate.annotator.backend.dtype",
                  id="backend-dtype"),
+    pytest.param({"classifier": {"target": "medizin"}}, "classifier.target", id="target-not-a-criterion"),
     pytest.param({"classifier": {"labels_from": "gold"}}, "classifier.gold_labels", id="gold-needs-labels"),
     pytest.param({"annotate": {"enabled": False}}, "annotate.enabled", id="annotator-labels-need-annotate"),
 ]

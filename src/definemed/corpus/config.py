@@ -146,6 +146,11 @@ class CorpusConfig(StrictModel):
     def _check(self):
         if self.classifier.labels_from == "gold" and self.classifier.gold_labels is None:
             raise FieldError("classifier.gold_labels", "classifier.labels_from=gold needs classifier.gold_labels")
+        criteria = self.annotate.annotator.prompt.criteria
+        if self.classifier.labels_from == "annotator" and self.classifier.target not in criteria:
+            # else a KeyError once the annotations (the expensive part) are done
+            raise FieldError("classifier.target", f"'{self.classifier.target}' is not a criterion the annotator "
+                             f"scores (annotate.annotator.prompt.criteria: {', '.join(criteria)})")
         if self.classifier.labels_from == "annotator" and not self.annotate.enabled:
             raise FieldError(("annotate.enabled", "classifier.labels_from"),
                              "classifier.labels_from=annotator needs annotate.enabled=true")
