@@ -67,8 +67,8 @@ class MergeEvalConfig(StrictModel):
     def _data_given(self):
         if self.enabled and (self.heldout is None or self.instructions_data is None):
             missing = [k for k in ("heldout", "instructions_data") if getattr(self, k) is None]
-            raise FieldError(missing, f"the sweep table needs eval.{' and eval.'.join(missing)} (your held-out documents "
-                             "and instruction set), or eval.enabled: false")
+            raise FieldError(missing, f"the sweep table needs eval.{' and eval.'.join(missing)} (your held-out "
+                             "documents and instruction set), or eval.enabled: false")
         return self
 
 
