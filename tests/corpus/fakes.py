@@ -51,7 +51,8 @@ class GullibleBackend:
                 out.append("Ich denke, das Dokument ist interessant.")
             else:
                 s = self._score(chat)
-                out.append(f'Hier meine Bewertung: {{"kennung": "{chat_boundary(chat)}", "medical": {s}, "edu": {max(0, s - 1)}, "reason": "x"}}')
+                out.append(f'Hier meine Bewertung: {{"kennung": "{chat_boundary(chat)}", "medical": {s}, '
+                           f'"edu": {max(0, s - 1)}, "reason": "x"}}')
         return out
 
     def score_options(self, chats, options, prefix=""):

@@ -70,7 +70,8 @@ class FakeJudge:
                             "B": f"Ich finde ({b}), Antwort B ist besser.", "tie": f"Das ist unentschieden ({b})."}[v])
             else:
                 word = {"A": "A", "B": "B", "tie": "unentschieden"}[v]
-                out.append(f'Hier mein Urteil:\n```json\n{{"kennung": "{b}", "begruendung": "kurz", "urteil": "{word}"}}\n```')
+                out.append(f'Hier mein Urteil:\n```json\n{{"kennung": "{b}", "begruendung": "kurz", '
+                           f'"urteil": "{word}"}}\n```')
         return out
 
     def score_options(self, chats, options, prefix=""):

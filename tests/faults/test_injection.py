@@ -132,8 +132,8 @@ def test_prompt_config_json_instruction_without_boundary_is_one_line_user_error(
     cfg.write_text("input:\n  paths: [data/sample/fineweb2_deu]\nannotate:\n  annotator:\n    prompt:\n"
                    "      json_instruction: 'Antworte mit JSON.'\n", encoding="utf-8")
     src = Path(definemed.__file__).resolve().parents[1]  # the code under test, also in the subprocess
-    r = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0]='definemed'; from definemed.cli import main; main()",
-                        "corpus", "validate", str(cfg)], capture_output=True, text=True,
+    main = "import sys; sys.argv[0] = 'definemed'; from definemed.cli import main; main()"
+    r = subprocess.run([sys.executable, "-c", main, "corpus", "validate", str(cfg)], capture_output=True, text=True,
                        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
