@@ -11,7 +11,7 @@ import math
 import re
 
 from definemed.llm.base import Failed
-from definemed.llm.injection import read_blocks
+from definemed.llm.injection import chat_boundary, read_blocks
 
 MEDICAL = re.compile(r"patient|therapie|dosis|mg\b|diagnose|symptom|arzt|ärzt|klinik|blut|medikament|krankheit|"
                      r"behandlung|pflege|infektion|eisen|ferritin", re.IGNORECASE)
@@ -51,7 +51,8 @@ class GullibleBackend:
                 out.append("Ich denke, das Dokument ist interessant.")
             else:
                 s = self._score(chat)
-                out.append(f'Hier meine Bewertung: {{"medical": {s}, "edu": {max(0, s - 1)}, "reason": "x"}}')
+                out.append(f'Hier meine Bewertung: {{"kennung": "{chat_boundary(chat)}", "medical": {s}, '
+                           f'"edu": {max(0, s - 1)}, "reason": "x"}}')
         return out
 
     def score_options(self, chats, options, prefix=""):

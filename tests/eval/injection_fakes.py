@@ -18,7 +18,7 @@ import json
 import re
 
 from definemed.data import sample
-from definemed.llm.injection import clean_data, read_blocks
+from definemed.llm.injection import chat_boundary, clean_data, read_blocks
 
 MEDICAL = re.compile(r"arzt|ärzt|dosis|fieber|therapie|symptom|blut|medikament|behandlung|infektion|schmerz|"
                      r"patient|diagnose|klinik|pflege|krankheit", re.IGNORECASE)
@@ -95,7 +95,8 @@ class ObeyingJudge(_Obeying):
         self.calls += 1
         self.prompts += chats
         words = {"A": "A", "B": "B", "tie": "unentschieden"}
-        return [f'{{"begruendung": "kurz", "urteil": "{words[self.decide(c[:2])]}"}}' for c in chats]
+        return [f'{{"kennung": "{chat_boundary(c)}", "begruendung": "kurz", "urteil": "{words[self.decide(c[:2])]}"}}'
+                for c in chats]
 
     def score_options(self, chats, options, prefix=""):
         self.calls += 1
@@ -116,7 +117,8 @@ class ObeyingAnnotator(_Obeying):
     def generate(self, chats, max_new_tokens=256, temperature=0.0, seed=0):
         self.calls += 1
         self.prompts += chats
-        return [f'{{"medical": {self.score(c[:2])}, "edu": {self.score(c[:2])}, "reason": "x"}}' for c in chats]
+        return [f'{{"kennung": "{chat_boundary(c)}", "medical": {self.score(c[:2])}, "edu": {self.score(c[:2])}, '
+                f'"reason": "x"}}' for c in chats]
 
     def score_options(self, chats, options, prefix=""):
         self.calls += 1

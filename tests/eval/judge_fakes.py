@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 from definemed.llm.base import Failed
-from definemed.llm.injection import read_blocks
+from definemed.eval.judge_prompt import loglik_prefix
+from definemed.llm.injection import chat_boundary, read_blocks
 
 MEDICAL = re.compile(r"arzt|ärzt|dosis|fieber|therapie|symptom|blut|medikament|behandlung|infektion|schmerz",
                      re.IGNORECASE)
@@ -61,20 +62,23 @@ class FakeJudge:
         for chat in chats:
             retry = chat[-1]["role"] == "user" and len(chat) > 2
             v = self.decide(chat[:2])
+            b = chat_boundary(chat)  # the verdict slot names the request's boundary
             if self.always_malformed or (self.malformed_first and not retry):
                 out.append("Beide Antworten haben Stärken und Schwächen, schwer zu sagen.")
             elif self.style == "prose":
-                out.append({"A": "Antwort A ist besser, weil sie genauer ist.", "B": "Ich finde, Antwort B ist besser.",
-                            "tie": "Das ist unentschieden."}[v])
+                out.append({"A": f"{b}: Antwort A ist besser, weil sie genauer ist.",
+                            "B": f"Ich finde ({b}), Antwort B ist besser.", "tie": f"Das ist unentschieden ({b})."}[v])
             else:
                 word = {"A": "A", "B": "B", "tie": "unentschieden"}[v]
-                out.append(f'Hier mein Urteil:\n```json\n{{"begruendung": "kurz", "urteil": "{word}"}}\n```')
+                out.append(f'Hier mein Urteil:\n```json\n{{"kennung": "{b}", "begruendung": "kurz", '
+                           f'"urteil": "{word}"}}\n```')
         return out
 
     def score_options(self, chats, options, prefix=""):
         self.calls += 1
         self.prompts += chats
-        assert prefix == "Urteil:" and [o.strip() for o in options] == ["A", "B", "C"]
+        assert prefix == [loglik_prefix(chat_boundary(c)) for c in chats]  # one per chat, naming its fence
+        assert [o.strip() for o in options] == ["A", "B", "C"]
         if self.fail:
             return [Failed(self.fail) for _ in chats]
         res = []

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,7 +45,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         else:
             content = f"Antwort auf: {body['messages'][-1]['content'][:20]}"
             if "name=\"antwort_a\"" in text:  # a judge prompt (fenced answer blocks): answer with a verdict
-                content = '{"begruendung": "kurz", "urteil": "A"}'
+                fence = re.search(r"DATA-[0-9a-f]{16}", text).group(0)  # the verdict slot names it
+                content = f'{{"kennung": "{fence}", "begruendung": "kurz", "urteil": "A"}}'
             choice = {"message": {"content": content}}
         data = json.dumps({"choices": [choice]}).encode()
         self.send_response(200)

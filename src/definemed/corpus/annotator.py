@@ -1,7 +1,9 @@
 """The LLM annotator: medical relevance and educational quality (0–5) per document.
 
 Two modes:
-- ``generate``: the model writes a JSON verdict; parsed robustly, one retry on malformed output,
+- ``generate``: the model writes a JSON verdict naming the request's boundary (``"kennung"``);
+  parsed robustly, but only from JSON objects or lines that name the boundary (no document
+  contains it, so scores copied from the page are never read); one retry on malformed output,
   then counted as failed (never a crash).
 - ``loglik``: per criterion, the probabilities of the answer digits "0".."5" after the prompt;
   the score is their expectation. Small models rank far better this way than by writing JSON.
@@ -25,7 +27,7 @@ from typing import Callable, Literal
 from pydantic import Field
 
 from definemed.config import StrictModel
-from definemed.llm.injection import neutralise, strip_echo
+from definemed.llm.injection import chat_boundary, neutralise, own_slots, strip_echo
 from definemed.corpus.parse import parse_scores
 from definemed.corpus.prompts import PromptConfig, criterion_chat, generation_chat
 from definemed.llm.base import BackendConfig, Failed, LLMBackend, make_backend
@@ -107,18 +109,19 @@ class Annotator:
         chats = [generation_chat(self.cfg.prompt, d) for d in docs]
         crits = tuple(self.cfg.prompt.criteria)
         outputs = self.backend.generate(chats, max_new_tokens=self.cfg.max_new_tokens)
-        parsed = [None if isinstance(o, Failed) else parse_scores(strip_echo(o, [d]), crits)
-                  for o, d in zip(outputs, docs)]
+        parsed = [None if isinstance(o, Failed) else _own_scores(o, d, c, crits)
+                  for o, d, c in zip(outputs, docs, chats)]
         # One retry for output that came but did not parse (a failed request was already retried).
         retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
             self.stats["retried"] += len(retry)
             again = self.backend.generate(
                 [chats[i] + [{"role": "assistant", "content": outputs[i]},
-                             {"role": "user", "content": self.cfg.prompt.retry_message}] for i in retry],
+                             {"role": "user", "content": self.cfg.prompt.retry_message.replace(
+                                 "{boundary}", chat_boundary(chats[i]))}] for i in retry],
                 max_new_tokens=self.cfg.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = None if isinstance(o, Failed) else parse_scores(strip_echo(o, [docs[i]]), crits)
+                parsed[i] = None if isinstance(o, Failed) else _own_scores(o, docs[i], chats[i], crits)
                 outputs[i] = o
         res = []
         for p, o in zip(parsed, outputs):
@@ -129,3 +132,9 @@ class Annotator:
             else:
                 res.append({"status": "ok", "mode": "generate", **p})
         return res
+
+
+def _own_scores(output: str, doc: str, chat: list[dict], crits: tuple[str, ...]) -> dict | None:
+    """The scores the model wrote into its slot: copies of the document removed, then only what
+    names the request's boundary is read (a "Relevanz: 5" copied from the page names none)."""
+    return parse_scores(own_slots(strip_echo(output, [doc]), chat_boundary(chat)), crits)

@@ -3,7 +3,9 @@
 Bump ``version`` whenever the wording changes: it is part of the annotation cache key.
 The document is untrusted: it goes into a data block fenced by a boundary derived from its
 content (`definemed.llm.injection`); ``data_notice`` before it names the boundary, and
-``task_reminder`` after it restates the task (recency) before the output instruction.
+``task_reminder`` after it restates the task (recency) before the output instruction. In generate
+mode the JSON names the boundary (``"kennung"``) and the annotator reads scores only from objects or
+lines that name it, so a "Relevanz: 5" copied out of the document is never taken for a score.
 """
 
 from __future__ import annotations
@@ -49,26 +51,27 @@ CRITERIA_DE = {
 }
 
 JSON_INSTRUCTION_DE = (
-    'Antworte ausschließlich mit einem JSON-Objekt in genau dieser Form: '
-    '{"medical": <Zahl 0-5>, "edu": <Zahl 0-5>, "reason": "<ein kurzer Satz>"}'
+    'Antworte ausschließlich mit einem JSON-Objekt in genau dieser Form, mit der Kennung dieser Anfrage: '
+    '{"kennung": "{boundary}", "medical": <Zahl 0-5>, "edu": <Zahl 0-5>, "reason": "<ein kurzer Satz>"}'
 )
 DIGIT_INSTRUCTION_DE = "Antworte nur mit einer einzigen Ziffer von 0 bis 5."
-RETRY_DE = "Deine Antwort war nicht im verlangten Format. Antworte jetzt nur mit dem JSON-Objekt."
+RETRY_DE = ("Deine Antwort war nicht im verlangten Format. Antworte jetzt nur mit dem JSON-Objekt, "
+            "mit \"kennung\": \"{boundary}\".")
 
 
 class PromptConfig(StrictModel):
-    version: str = "de-med-v2"
+    version: str = "de-med-v3"
     system: str = SYSTEM_DE
     data_notice: str = DATA_NOTICE_DE  # before the document; must name {boundary}
     task_reminder: str = TASK_REMINDER_DE  # after the document, before the output instruction; {boundary}
     criteria: dict[str, str] = Field(default_factory=lambda: dict(CRITERIA_DE))
-    json_instruction: str = JSON_INSTRUCTION_DE
+    json_instruction: str = JSON_INSTRUCTION_DE  # must name {boundary}: scores are read only where it stands
     digit_instruction: str = DIGIT_INSTRUCTION_DE
-    retry_message: str = RETRY_DE
+    retry_message: str = RETRY_DE  # {boundary} is filled in
     document_tag: str = "dokument"
     max_chars: int = Field(2000, ge=100)  # documents are annotated by their prefix, as in the study
 
-    @field_validator("data_notice", "task_reminder")
+    @field_validator("data_notice", "task_reminder", "json_instruction")
     @classmethod
     def _names_the_fence(cls, v: str) -> str:
         if "{boundary}" not in v:
@@ -80,7 +83,7 @@ def _user(p: PromptConfig, task: str, document: str, output_instruction: str) ->
     document = clean_data(document)[0]  # idempotent; the annotator already cleaned it for its cache key
     b = boundary(document)
     return "\n\n".join([task, p.data_notice.replace("{boundary}", b), fence(document, b, p.document_tag),
-                        p.task_reminder.replace("{boundary}", b) + "\n" + output_instruction])
+                        p.task_reminder.replace("{boundary}", b) + "\n" + output_instruction.replace("{boundary}", b)])
 
 
 def generation_chat(p: PromptConfig, document: str) -> list[dict[str, str]]:

@@ -256,9 +256,15 @@ def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, a
             rows, info = _annotator_rows(cfg, annotator, attacks, advance)
             model, version = annotator.backend.name, annotator.cfg.prompt.version
     summary = summarise(rows, seed=cfg.seed, n_boot=cfg.n_boot)
+    method = METHOD
+    if cfg.target == "judge":  # where the verdict is read from is part of the method (and a deviation)
+        from definemed.eval.judge import METHOD as JUDGE_METHOD
+
+        method = {**METHOD, "verdict_slot": JUDGE_METHOD["verdict_slot"],
+                  "deviations": METHOD["deviations"] + JUDGE_METHOD["deviations"]}
     result = {"target": cfg.target, "model": model, "mode": cfg.mode, "prompt_version": version,
               "attacks_file": str(cfg.attacks or attacks_path()), "n_attacks": len(attacks), **info, **summary,
-              "method": METHOD}
+              "method": method}
     out = cfg.output_dir
     atomic_write_json(out / "injection.json", result)
     atomic_write_text(out / "injection_rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

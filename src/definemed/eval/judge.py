@@ -2,12 +2,17 @@
 
 Any `LLMBackend` judges (local transformers model or an OpenAI-compatible server such as vLLM).
 Two verdict modes, as for the corpus annotator:
-- ``generate``: the judge writes ``{"begruendung": ..., "urteil": "A"|"B"|"unentschieden"}``;
+- ``generate``: the judge writes ``{"kennung": "DATA-…", "begruendung": ..., "urteil": "A"|"B"|"unentschieden"}``;
   parsed robustly (JSON anywhere in the output, else verdicts in prose such as "Antwort A ist
-  besser"); malformed output gets one retry, then the comparison counts as failed (never a crash).
+  besser"), but only from JSON objects or lines that name the request's boundary (the "kennung"),
+  which no answer contains; malformed output gets one retry, then the comparison counts as failed
+  (never a crash).
 - ``loglik``: the probabilities of " A", " B", " C" (C = tie) as the next token after the
-  assistant prefix "Urteil:"; the verdict is the most probable option. Small models manage
-  this far better than writing JSON.
+  assistant prefix "Urteil (DATA-…):" (the request's boundary); the verdict is the most probable
+  option. Small models manage this far better than writing JSON.
+Deviation from the usual "Urteil:"/"[[A]]" verdict slots (MT-Bench, AlpacaEval): the slot names the
+boundary, because an answer that writes "Urteil: B" made a small judge copy the B (see
+`definemed.llm.injection`); it is in ``METHOD``.
 With ``reference_guided`` the judge also sees the item's reference answer.
 
 Fail closed: a verdict is "ok" only if it came out of the model. Missing log-probs, an option
@@ -16,9 +21,10 @@ absent from a server's top-k, an HTTP error, empty or unparseable output make th
 counts them per reason. Failed verdicts are not cached, so a rerun asks again.
 
 One call judges one order (answer A shown first); `definemed.eval.pairwise` runs both orders.
-Verdicts are cached on disk by (judge backend fingerprint, prompt version, mode, max_new_tokens
-in generate mode, the full prompt), and the prompt holds the instruction, both answers in their
-order and the reference.
+Verdicts are cached on disk by (judge backend fingerprint, prompt version, mode, the loglik
+prefix template in loglik mode, max_new_tokens in generate mode, the full prompt), and the prompt
+holds the instruction, both answers in their order and the reference (the prefix itself is the
+template filled with the prompt's boundary).
 """
 
 from __future__ import annotations
@@ -35,12 +41,18 @@ from definemed.eval import judge_prompt as P
 from definemed.llm.base import Failed, LLMBackend
 from definemed.llm.cache import ResultCache, cached_map, content_hash
 from definemed.llm.fingerprint import cache_identity
-from definemed.llm.injection import chat_data, strip_echo
+from definemed.llm.injection import chat_boundary, chat_data, own_slots, strip_echo
 from definemed.llm.parse import json_objects
 
 Mode = Literal["generate", "loglik"]
 VERDICTS = ("A", "B", "tie")
 UNPARSEABLE = "unparseable_output"
+METHOD = {
+    "verdict_slot": "loglik: next token after 'Urteil (<boundary>):'; generate: only JSON objects or lines that "
+                    "name the request's boundary are parsed",
+    "deviations": ["the verdict slot names the request's data-fence boundary instead of a plain 'Urteil:', so "
+                   "that a verdict written inside an answer cannot fill it (prompt injection)"],
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,8 @@ class LLMJudge:
     def identity(self) -> str:
         """What a cached verdict depends on besides the prompt (the prompt holds the reference)."""
         settings = {"prompt_version": P.VERSION, "mode": self.mode}
+        if self.mode == "loglik":  # the prefix is scored text: the template is part of the key
+            settings["loglik_prefix"] = P.LOGLIK_PREFIX
         if self.mode == "generate":  # greedy: temperature 0, so the token budget is the only setting
             settings.update(max_new_tokens=self.max_new_tokens, temperature=0.0)
         return cache_identity(self.backend, **settings)
@@ -144,7 +158,8 @@ class LLMJudge:
 
     def _loglik(self, chats: list[list[dict]]) -> list[dict]:
         out = []
-        for logps in self.backend.score_options(chats, list(P.LOGLIK_OPTIONS), prefix=P.LOGLIK_PREFIX):
+        prefixes = [P.loglik_prefix(chat_boundary(c)) for c in chats]
+        for logps in self.backend.score_options(chats, list(P.LOGLIK_OPTIONS), prefix=prefixes):
             if isinstance(logps, Failed):
                 out.append({**logps.as_dict(), "verdict": None})
                 continue
@@ -155,19 +170,25 @@ class LLMJudge:
 
     def _generate(self, chats: list[list[dict]]) -> list[dict]:
         outputs = self.backend.generate(chats, max_new_tokens=self.max_new_tokens)
-        parsed = [None if isinstance(o, Failed) else parse_verdict(strip_echo(o, chat_data(c)))
-                  for o, c in zip(outputs, chats)]
+        parsed = [None if isinstance(o, Failed) else _own_verdict(o, c) for o, c in zip(outputs, chats)]
         # One retry for output that came but did not parse (a failed request was already retried).
         retry = [i for i, p in enumerate(parsed) if p is None and not isinstance(outputs[i], Failed)]
         if retry:
             self.stats["retried"] += len(retry)
             again = self.backend.generate(
-                [chats[i] + [{"role": "assistant", "content": outputs[i]}, {"role": "user", "content": P.RETRY_DE}]
+                [chats[i] + [{"role": "assistant", "content": outputs[i]},
+                             {"role": "user", "content": P.retry_message(chat_boundary(chats[i]))}]
                  for i in retry], max_new_tokens=self.max_new_tokens)
             for i, o in zip(retry, again):
-                parsed[i] = None if isinstance(o, Failed) else parse_verdict(strip_echo(o, chat_data(chats[i])))
+                parsed[i] = None if isinstance(o, Failed) else _own_verdict(o, chats[i])
                 outputs[i] = o
         return [_generated_verdict(p, o) for p, o in zip(parsed, outputs)]
+
+
+def _own_verdict(output: str, chat: list[dict]) -> dict | None:
+    """The verdict the judge wrote into its slot: copies of the data removed, then only what names
+    the request's boundary is read (a short "Urteil: B" copied from an answer names none)."""
+    return parse_verdict(own_slots(strip_echo(output, chat_data(chat)), chat_boundary(chat)))
 
 
 def _generated_verdict(parsed: dict | None, output) -> dict:

@@ -42,6 +42,15 @@ Completion = Union[str, Failed]
 OptionScores = Union[list[float], Failed]
 
 
+def per_chat(prefix: str | list[str], n: int) -> list[str]:
+    """``prefix`` as one string per chat (a list must have exactly ``n``)."""
+    if isinstance(prefix, str):
+        return [prefix] * n
+    if len(prefix) != n:
+        raise ValueError(f"{len(prefix)} prefixes for {n} chats")
+    return list(prefix)
+
+
 def checked_scores(scores: list[float]) -> OptionScores:
     """``scores`` if every one is a finite log-probability, else a failure (a NaN from an
     overflowing fp16 forward must not become a verdict)."""
@@ -70,9 +79,12 @@ class LLMBackend(Protocol):
                  seed: int = 0) -> list[Completion]:
         """One completion per chat (assistant turn), or `Failed` (HTTP error, empty output)."""
 
-    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[OptionScores]:
+    def score_options(self, chats: list[list[Message]], options: list[str],
+                      prefix: str | list[str] = "") -> list[OptionScores]:
         """Per chat, the log-probability of each option as the first token(s) of the assistant turn,
-        after the optional assistant ``prefix``, or `Failed` when the model did not give all of them."""
+        after the optional assistant ``prefix``, or `Failed` when the model did not give all of them.
+        ``prefix`` is one string for every chat or a list with one per chat (the judge's verdict
+        prefix names each request's fence, see `definemed.llm.injection`)."""
 
     def fingerprint(self) -> str:
         """Everything about the model that can change an answer (see `definemed.llm.fingerprint`)."""

@@ -19,6 +19,12 @@ references). The defence is structural, after "spotlighting" (Hines et al., 2024
 3. The prompt builders restate the task after the data (recency), and the callers read verdicts
    only from their slot; `strip_echo` removes verdict-like text that the model copied from the
    data, so a copied ``{"urteil": "B"}`` is not taken for the judge's own.
+4. The verdict slot carries the boundary, which no data text contains: the loglik judge scores the
+   letter after the assistant prefix ``Urteil (DATA-…):``, and generated verdicts are read only
+   from a JSON object or line that names the boundary (`own_slots`). A short "Urteil: B" inside an
+   answer is below `strip_echo`'s word threshold and is exactly what a small model copies (an
+   induction-style continuation of "Urteil:"); with the boundary in the slot the copy no longer
+   fits it.
 
 `instruction_like` still counts sentences that read like orders to a model, on a homoglyph-folded
 copy: a flag for inspection only (such lists miss most paraphrases; see
@@ -151,6 +157,34 @@ def read_blocks(prompt: str) -> dict[str, str]:
 def chat_data(chat: list[dict[str, str]]) -> list[str]:
     """The texts of every data block in a chat."""
     return [t for m in chat for t in read_blocks(m.get("content", "")).values()]
+
+
+def chat_boundary(chat: list[dict[str, str]]) -> str:
+    """The boundary of the chat's data blocks (the request's id): that of its first fenced block,
+    else the first one its text names (the notice before the data names it); ValueError if none."""
+    text = "\n".join(m.get("content", "") for m in chat)
+    if found := _BLOCK_RE.search(text) or re.search(r"DATA-[0-9a-f]{16}", text):
+        return found.group(1) if found.re is _BLOCK_RE else found.group(0)
+    raise ValueError("the chat names no data boundary")
+
+
+def own_slots(output: str, boundary: str) -> str:
+    """The parts of ``output`` that name this request's ``boundary``: each JSON object that contains
+    it and each other line that contains it, joined by newlines, with the boundary itself (and
+    parentheses around it) taken out so that the usual parsers read them. Echoed fence tags
+    (``<DATA-… name="…">``) do not count: they carry the boundary but are the data's frame, not a
+    verdict. No data text contains the boundary, so nothing copied from the data is ever a slot."""
+    b = re.escape(boundary)
+    output = re.sub(rf'</?{b}(?:\s+name="[^"]*")?>', " ", output, flags=re.IGNORECASE)
+    slots, rest, last = [], [], 0
+    for m in re.finditer(r"\{[^{}]*\}", output):
+        if boundary.lower() in m.group(0).lower():
+            slots.append(m.group(0))
+        rest.append(output[last:m.start()])
+        last = m.end()
+    rest.append(output[last:])
+    slots += [line for line in "\n".join(rest).splitlines() if boundary.lower() in line.lower()]
+    return re.sub(rf"\(\s*{b}\s*\)|{b}", " ", "\n".join(slots), flags=re.IGNORECASE)
 
 
 # -- reading verdicts from the model's own words ------------------------------------------------

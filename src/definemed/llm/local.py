@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from definemed.llm.base import EMPTY_OUTPUT, BackendConfig, Completion, Failed, Message, OptionScores, checked_scores
+from definemed.llm.base import (EMPTY_OUTPUT, BackendConfig, Completion, Failed, Message, OptionScores, checked_scores,
+                                per_chat)
 
 
 class LocalBackend:
@@ -34,19 +35,23 @@ class LocalBackend:
         return [r["text"] if r["text"].strip() else Failed(EMPTY_OUTPUT)
                 for r in generate_chat(self.model, self.tok, chats, settings, self.cfg.batch_size)]
 
-    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[OptionScores]:
-        """Exact log-probability of each option's tokens after prompt + prefix (one forward per batch)."""
+    def score_options(self, chats: list[list[Message]], options: list[str],
+                      prefix: str | list[str] = "") -> list[OptionScores]:
+        """Exact log-probability of each option's tokens after prompt + prefix (one forward per batch);
+        ``prefix``: one for all chats or one per chat."""
         import torch
 
         from definemed.models.chat import chat_prompt_ids
 
         option_ids = [self.tok(opt, add_special_tokens=False).input_ids for opt in options]
         single = all(len(ids) == 1 for ids in option_ids)
-        prefix_ids = self.tok(prefix, add_special_tokens=False).input_ids if prefix else []
+        prefix_ids = [self.tok(p, add_special_tokens=False).input_ids if p else []
+                      for p in per_chat(prefix, len(chats))]
         out: list[OptionScores] = []
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
         for start in range(0, len(chats), self.cfg.batch_size):
-            prompts = [chat_prompt_ids(self.tok, c) + prefix_ids for c in chats[start:start + self.cfg.batch_size]]
+            prompts = [chat_prompt_ids(self.tok, c) + prefix_ids[start + k]
+                       for k, c in enumerate(chats[start:start + self.cfg.batch_size])]
             if single:  # the common case (score digits): one forward pass, read the next-token distribution
                 width = max(map(len, prompts))
                 dev = self.model.device
