@@ -19,7 +19,7 @@ from definemed.eval.judge import LLMJudge
 from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs, failed_answer, judge_llm,
                                      pair_items, summarise_pair, win_rate_matrix)
 from definemed.errors import UserError
-from definemed.llm.base import BackendConfig, LLMBackend, make_backend
+from definemed.llm.base import BackendConfig, LLMBackend, connect_backend
 from definemed.eval.rundir import EvalRun
 from definemed.runs import atomic_write_json, atomic_write_text
 
@@ -48,7 +48,7 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
 
     judges: dict[str, object] = {}
     if cfg.judge is not None or backend is not None:
-        backend = backend or make_backend(cfg.judge)
+        backend = backend or connect_backend(cfg.judge)  # a server is checked before any judging
         cache = cfg.output_dir / "judge_cache.sqlite"
         for ref in [False] + ([True] if cfg.reference_guided else []):
             j = LLMJudge(backend, cfg.mode, reference_guided=ref, cache_path=cache, max_new_tokens=cfg.max_new_tokens)

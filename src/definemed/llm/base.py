@@ -70,9 +70,11 @@ class LLMBackend(Protocol):
                  seed: int = 0) -> list[Completion]:
         """One completion per chat (assistant turn), or `Failed` (HTTP error, empty output)."""
 
-    def score_options(self, chats: list[list[Message]], options: list[str], prefix: str = "") -> list[OptionScores]:
+    def score_options(self, chats: list[list[Message]], options: list[str],
+                      prefix: str | list[str] = "") -> list[OptionScores]:
         """Per chat, the log-probability of each option as the first token(s) of the assistant turn,
-        after the optional assistant ``prefix``, or `Failed` when the model did not give all of them."""
+        after the optional assistant ``prefix`` (a list: one per chat), or `Failed` when the model
+        did not give all of them."""
 
     def fingerprint(self) -> str:
         """Everything about the model that can change an answer (see `definemed.llm.fingerprint`)."""
@@ -86,3 +88,14 @@ def make_backend(cfg: BackendConfig) -> LLMBackend:
     from definemed.llm.openai_compat import OpenAICompatBackend
 
     return OpenAICompatBackend(cfg)
+
+
+def connect_backend(cfg: BackendConfig) -> LLMBackend:
+    """`make_backend` for work: a server backend is preflighted (``GET /models``), so an unreachable
+    server, a wrong URL, a refused API key or an unknown model name is one `UserError` line before
+    the first item, not a failed item per request."""
+    backend = make_backend(cfg)
+    preflight = getattr(backend, "preflight", None)
+    if preflight is not None:
+        preflight()
+    return backend
