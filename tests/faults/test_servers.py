@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from definemed.errors import UserError
-from definemed.llm import connect_backend
 from definemed.llm.base import BackendConfig, Failed, make_backend
 from tests.faults._fake_server import FakeServer, closed_port
 
@@ -25,6 +24,12 @@ SECRET = "sk-very-secret-4711"
 
 def chat(text="Hallo"):
     return [{"role": "user", "content": text}]
+
+
+def connect_backend(c):
+    from definemed.llm import connect_backend  # imported here: the baseline has none (each test fails alone)
+
+    return connect_backend(c)
 
 
 def cfg(url, **kw):
@@ -39,11 +44,14 @@ def no_backoff(monkeypatch):
 
 # -- before any work: one line ------------------------------------------------------------------
 def test_closed_port_through_the_cli_is_one_line_exit_2(tmp_path):
+    import definemed
+
     url = f"http://127.0.0.1:{closed_port()}/v1"
+    src = Path(definemed.__file__).resolve().parents[1]  # the package under test, in the child too
     proc = subprocess.run([sys.executable, "-m", "definemed.cli", "eval", "generate", "--base-url", url, "-m", "m",
-                           "--data", str(DATA), "--out", str(tmp_path / "ev")],
+                           "--data", str(DATA), "--out", str(tmp_path / "ev"), "--set", "limit=2"],
                           capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80"})
+                          env={**os.environ, "PYTHONPATH": str(src), "COLUMNS": "80"})
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and "Traceback" not in proc.stderr
