@@ -12,7 +12,6 @@ import re
 import stat
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -30,7 +29,6 @@ script = Path(sys.argv[-1]).read_text()
 with log.open("a") as f:
     f.write(json.dumps({"job": job, "args": sys.argv[1:-1], "merge": "merge_stats" in script}) + "\n")
 m = re.search(r"launch_pickled_pipeline (\S+)/executor.pik", script)
-arr = re.search(r"#SBATCH --array=0-(\d+)", script)
 if m and os.environ.get("FAKE_MODE") == "complete":
     done = Path(m.group(1)) / "completions"
     done.mkdir(parents=True, exist_ok=True)
