@@ -357,8 +357,10 @@ def eval_injection(
     annotator = None
     if target == "annotator":  # built here: the eval stage does not import the corpus stage
         from definemed.corpus.annotator import Annotator, AnnotatorConfig
+        from definemed.llm import connect_backend
 
-        annotator = Annotator(AnnotatorConfig(mode=mode, backend=backend_cfg), out / "injection_cache.sqlite")
+        annotator = Annotator(AnnotatorConfig(mode=mode, backend=backend_cfg), out / "injection_cache.sqlite",
+                              backend=connect_backend(backend_cfg))  # a server is checked before any attack
     for line in summary_lines(run_injection(cfg, annotator=annotator, progress_factory=progress_bar)):
         stdout.print(line, highlight=False)
 

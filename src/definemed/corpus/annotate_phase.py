@@ -13,6 +13,7 @@ from definemed.corpus.annotator import Annotator
 from definemed.corpus.config import CorpusConfig
 from definemed.corpus.labels import agreement, load_gold, sample_documents
 from definemed.data.io import write_jsonl
+from definemed.llm import connect_backend
 
 log = logging.getLogger("definemed.corpus")
 
@@ -25,6 +26,7 @@ def annotate_phase(cfg: CorpusConfig, out: Path, backend=None) -> tuple[dict[str
     gold = load_gold(a.gold_labels) if a.gold_labels else {}
     metrics: dict = {"documents": len(docs), "mode": a.annotator.mode, "prompt_version": a.annotator.prompt.version}
     results: dict[str, dict] = {}
+    backend = backend or connect_backend(a.annotator.backend)  # a server is checked before any document
     modes = [(a.annotator.mode, docs)] + [(m, docs[: a.compare_sample_size]) for m in a.compare_modes
                                          if m != a.annotator.mode]
     for mode, subset in modes:

@@ -63,6 +63,8 @@ class SlurmConfig(StrictModel):
     qos: Optional[str] = None
     venv_path: Optional[str] = None
     sbatch_args: dict[str, str] = Field(default_factory=dict)
+    poll_s: float = Field(30.0, gt=0)  # how often the orchestrator looks at completion markers and job states
+    max_wait_h: Optional[float] = Field(None, gt=0)  # overall deadline per wait; None: as long as the jobs live
 
 
 class ExecutorConfig(StrictModel):

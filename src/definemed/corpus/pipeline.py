@@ -25,7 +25,7 @@ from definemed.corpus.compliance import collect_compliance_stats, compliance_ste
 from definemed.corpus.config import CorpusConfig
 from definemed.corpus.dedup import METHOD as DEDUP_METHOD
 from definemed.corpus.dedup import FastMinhashSignature, minhash_config
-from definemed.corpus.executors import run_phase
+from definemed.corpus.executors import Phase, run_phase, run_phases
 from definemed.corpus.heldout import FOLDER as HELDOUT_FOLDER
 from definemed.corpus.heldout import HeldOutFilter, heldout_reasons
 from definemed.corpus.prefilters import make_prefilters
@@ -149,13 +149,15 @@ def _classify_dedup_write(cfg: CorpusConfig, out: Path, excluded, output: list) 
         return
     mh = minhash_config(cfg.dedup, cfg.seed)
     mh_dir, classified = work / "minhash", work / "classified"
-    run_phase([*classify, intermediate_writer(str(classified)), FastMinhashSignature(str(mh_dir / "signatures"), mh)],
-              ex, logs / "classify", "classify")
     console.print("[bold]corpus 5/5[/] near-duplicate removal and sharded output")
-    run_phase([MinhashDedupBuckets(str(mh_dir / "signatures"), str(mh_dir / "buckets"), config=mh)],
-              ex, logs / "minhash_buckets", "minhash_buckets", tasks=mh.num_buckets)
-    run_phase([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove_ids"), config=mh)],
-              ex, logs / "minhash_cluster", "minhash_cluster", tasks=1, workers=1)
-    run_phase([SameRankJsonlReader(str(classified)),
+    # datatrove jobs only, no Python in between: on Slurm submitted at once, chained by dependencies
+    run_phases([
+        Phase([*classify, intermediate_writer(str(classified)), FastMinhashSignature(str(mh_dir / "signatures"), mh)],
+              logs / "classify", "classify"),
+        Phase([MinhashDedupBuckets(str(mh_dir / "signatures"), str(mh_dir / "buckets"), config=mh)],
+              logs / "minhash_buckets", "minhash_buckets", tasks=mh.num_buckets),
+        Phase([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove_ids"), config=mh)],
+              logs / "minhash_cluster", "minhash_cluster", tasks=1, workers=1),
+        Phase([SameRankJsonlReader(str(classified)),
                MinhashDedupFilter(str(mh_dir / "remove_ids"), exclusion_writer=excluded("near_duplicates")),
-               *output], ex, logs / "minhash_filter", "minhash_filter")
+               *output], logs / "minhash_filter", "minhash_filter")], ex)

@@ -111,16 +111,23 @@ def _local_generator(ref: str, cfg: GenerateEvalConfig):
     return run
 
 
-def _server_generator(ref: str, cfg: GenerateEvalConfig):
-    from definemed.llm import make_backend
+def server_backend(ref: str, cfg: GenerateEvalConfig):
+    """The server backend for model ``ref``, preflighted (``GET /models``): an unreachable server,
+    a wrong URL, a refused key or a model the server does not serve stops here, in one line."""
+    from definemed.llm import connect_backend
     from definemed.llm.base import BackendConfig
-    from definemed.models.chat import build_messages
 
     if not cfg.chat_template:
         raise UserError("backend 'openai' always applies the server's chat template: set chat_template: true")
-    backend = make_backend(BackendConfig(kind="openai", model=ref, base_url=cfg.base_url,
+    return connect_backend(BackendConfig(kind="openai", model=ref, base_url=cfg.base_url,
                                          api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
                                          timeout_s=cfg.timeout_s))
+
+
+def _server_generator(ref: str, cfg: GenerateEvalConfig, backend=None):
+    from definemed.models.chat import build_messages
+
+    backend = backend or server_backend(ref, cfg)
 
     def run(texts: list[str], batch_start: int) -> list[dict]:
         return backend.generate_detailed([build_messages(t, cfg.system_prompt) for t in texts],
@@ -131,8 +138,9 @@ def _server_generator(ref: str, cfg: GenerateEvalConfig):
 
 
 def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: list[InstructionItem],
-                       progress=None) -> tuple[list[dict], int]:
-    """All answer rows of one model in item order, and how many were generated now."""
+                       progress=None, backend=None) -> tuple[list[dict], int]:
+    """All answer rows of one model in item order, and how many were generated now (``backend``:
+    the served model's, already preflighted)."""
     server = cfg.backend == "openai"
     fingerprint = served_fingerprint(cfg.base_url or "", ref) if server else local_fingerprint(ref, cfg.dtype)
     store = AnswerFile(cfg.output_dir / "answers", label)
@@ -142,7 +150,7 @@ def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: lis
         progress(len(items) - len(todo))
     model_ref = ref if server else _resolved(ref)
     if todo:
-        generate = _server_generator(ref, cfg) if server else _local_generator(ref, cfg)
+        generate = _server_generator(ref, cfg, backend) if server else _local_generator(ref, cfg)
         step = cfg.concurrency * 2 if server else cfg.batch_size
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
@@ -188,12 +196,15 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
         raise UserError("backend 'openai' needs base_url, e.g. http://localhost:8000/v1")
     items = load_instructions(cfg.data)
     items = stratified_subset(items, cfg.limit, key=lambda i: i.category, seed=cfg.seed)
+    # every served model is checked before the run starts: no half-done run for a wrong URL or model name
+    servers = {ref: server_backend(ref, cfg) for _, ref in model_labels(cfg.models)} if cfg.backend == "openai" \
+        else {}
     run = EvalRun(cfg.output_dir, "generate").start(cfg, seed=cfg.seed, inputs={"data": cfg.data})
     metrics, outputs = {}, {}
     for label, ref in model_labels(cfg.models):
         bar = progress_factory(f"generate {label}", len(items)) if progress_factory else nullcontext(None)
         with bar as advance:
-            rows, generated = generate_for_model(label, ref, cfg, items, progress=advance)
+            rows, generated = generate_for_model(label, ref, cfg, items, progress=advance, backend=servers.get(ref))
         ok = [r for r in rows if r["status"] == "ok"]
         tokens = [r["new_tokens"] for r in ok if r["new_tokens"] is not None]
         failed = Counter(r["reason"] for r in rows if r["status"] != "ok")

@@ -36,7 +36,7 @@ from definemed.errors import UserError
 from definemed.eval import judge_prompt
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.rundir import EvalRun
-from definemed.llm.base import BackendConfig, LLMBackend, make_backend
+from definemed.llm.base import BackendConfig, LLMBackend, connect_backend
 from definemed.runs import atomic_write_json, atomic_write_text
 
 # The weaker answer of the default judge items: polite, safe-sounding, and useless.
@@ -238,7 +238,7 @@ def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, a
     if cfg.target == "judge" and backend is None:
         if cfg.backend is None:
             raise UserError("no judge: give --judge-model or --judge-base-url")
-        backend = make_backend(cfg.backend)
+        backend = connect_backend(cfg.backend)  # a server is checked before any attack
     if cfg.target == "annotator" and annotator is None:
         raise UserError("the annotator target needs an annotator (definemed eval injection --target annotator)")
     run = EvalRun(cfg.output_dir, "injection").start(

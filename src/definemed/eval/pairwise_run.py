@@ -19,7 +19,7 @@ from definemed.eval.judge import LLMJudge
 from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs, failed_answer, judge_llm,
                                      pair_items, summarise_pair, win_rate_matrix)
 from definemed.errors import UserError
-from definemed.llm.base import BackendConfig, LLMBackend, make_backend
+from definemed.llm.base import BackendConfig, LLMBackend, connect_backend
 from definemed.eval.rundir import EvalRun
 from definemed.runs import atomic_write_json, atomic_write_text
 
@@ -43,12 +43,13 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
     for i, j in all_pairs(labels):
         if not pair_items(answers[labels[i]], answers[labels[j]]):
             raise UserError(f"{labels[i]} and {labels[j]} have no item ids in common")
+    if cfg.judge is not None and backend is None:
+        backend = connect_backend(cfg.judge)  # a server is checked before the run starts
     run = EvalRun(cfg.output_dir, "pairwise").start(
         cfg, seed=cfg.seed, inputs={f"answers_{k}": p for k, p in enumerate(cfg.answers)})
 
     judges: dict[str, object] = {}
-    if cfg.judge is not None or backend is not None:
-        backend = backend or make_backend(cfg.judge)
+    if backend is not None:
         cache = cfg.output_dir / "judge_cache.sqlite"
         for ref in [False] + ([True] if cfg.reference_guided else []):
             j = LLMJudge(backend, cfg.mode, reference_guided=ref, cache_path=cache, max_new_tokens=cfg.max_new_tokens)

@@ -5,6 +5,6 @@ continuations (e.g. the score digits "0".."5"), which small models handle better
 free-form JSON.
 """
 
-from definemed.llm.base import LLMBackend, make_backend
+from definemed.llm.base import LLMBackend, connect_backend, make_backend
 
-__all__ = ["LLMBackend", "make_backend"]
+__all__ = ["LLMBackend", "connect_backend", "make_backend"]

@@ -98,3 +98,14 @@ def make_backend(cfg: BackendConfig) -> LLMBackend:
     from definemed.llm.openai_compat import OpenAICompatBackend
 
     return OpenAICompatBackend(cfg)
+
+
+def connect_backend(cfg: BackendConfig) -> LLMBackend:
+    """`make_backend` for work: a server backend is preflighted (``GET /models``), so an unreachable
+    server, a wrong URL, a refused API key or an unknown model name is one `UserError` line before
+    the first item, not a failed item per request."""
+    backend = make_backend(cfg)
+    preflight = getattr(backend, "preflight", None)
+    if preflight is not None:
+        preflight()
+    return backend
