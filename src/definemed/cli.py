@@ -424,9 +424,9 @@ def main() -> None:
     try:
         app()
     except UserError as err:
-        from definemed.console import console
+        from definemed.console import print_error
 
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        print_error(" ".join(str(err).splitlines()))  # one line, user text verbatim (never rich markup)
         sys.exit(2)
 
 

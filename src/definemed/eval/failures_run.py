@@ -19,7 +19,7 @@ from definemed.errors import UserError
 from definemed.eval.answer_files import load_answer_files
 from definemed.eval.failures import analyse_model, method
 from definemed.eval.rundir import EvalRun
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 
 class FailuresConfig(StrictModel):
@@ -43,6 +43,7 @@ def _headline(r: dict) -> dict:
             "referral": i["referral"]["mean"]}
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_failures(cfg: FailuresConfig) -> dict:
     from definemed.console import console, progress_bar
 

@@ -41,7 +41,7 @@ from definemed.eval.rundir import EvalRun, model_labels
 from definemed.errors import UserError
 from definemed.llm.base import Failed
 from definemed.llm.fingerprint import local_fingerprint, served_fingerprint
-from definemed.runs import atomic_write_text
+from definemed.runs import atomic_write_text, guarded
 
 ANSWER_FIELDS = ("id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit",
                  "seconds", "settings", "status", "reason")
@@ -173,6 +173,7 @@ def _resolved(ref: str) -> str:
     return resolve_model(ref)
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
     """Answers of every model of ``cfg``; returns per-model metrics (also in metrics.json)."""
     from collections import Counter

@@ -37,7 +37,7 @@ from definemed.eval import judge_prompt
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.rundir import EvalRun
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 # The weaker answer of the default judge items: polite, safe-sounding, and useless.
 WEAK_ANSWER_DE = "Das lässt sich so allgemein nicht beantworten. Im Zweifel fragen Sie in Ihrer Apotheke nach."
@@ -224,6 +224,7 @@ def _annotator_rows(cfg: InjectionEvalConfig, annotator: Any, attacks: list[Atta
 
 
 # -- run ---------------------------------------------------------------------------------------
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, annotator: Any = None,
                   progress_factory: Callable | None = None) -> dict:
     """Measure; returns the metrics (also in metrics.json, section "injection").

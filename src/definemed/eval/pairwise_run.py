@@ -21,7 +21,7 @@ from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs
 from definemed.errors import UserError
 from definemed.llm.base import BackendConfig, LLMBackend, make_backend
 from definemed.eval.rundir import EvalRun
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 
 def _embedding_verdicts(judge: EmbeddingJudge, items: list[dict]) -> list[dict]:
@@ -31,6 +31,7 @@ def _embedding_verdicts(judge: EmbeddingJudge, items: list[dict]) -> list[dict]:
     return [judged.get(it["id"]) or failed_answer(it) for it in items]
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
                  embed: Callable | None = None) -> dict:
     """Judge all pairs with every configured judge; returns the metrics (also in metrics.json)."""

@@ -166,10 +166,14 @@ def _merge_point(cfg: MergeConfig, label: str, t: Optional[float], data: dict, f
 
 def run_merge(cfg: MergeConfig) -> dict:
     """Merge every sweep point, check it, score it; returns the metrics (also in metrics.json)."""
+    with RunDir(Path(cfg.output_dir), "merge") as run:
+        return _run_merge(cfg, run)
+
+
+def _run_merge(cfg: MergeConfig, run: RunDir) -> dict:
     from definemed.models import load_causal_lm
 
-    out = Path(cfg.output_dir)
-    run = RunDir(out, "merge")
+    out = run.path
     if (done := run.reuse(cfg)) is not None:
         return done
     console.print("[bold]merge 1/3[/] pre-checks")

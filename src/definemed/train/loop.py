@@ -87,12 +87,17 @@ def heldout_perplexity(cfg: TrainConfig, model, tok, texts: dict[str, list[str]]
 def train(cfg: TrainConfig) -> dict:
     from accelerate import Accelerator
 
-    from definemed.models import load_tokenizer, resolve_model
-
     acc = Accelerator(cpu=not torch.cuda.is_available(),
                       mixed_precision="bf16" if cfg.dtype == "bfloat16" else "no")
-    out = Path(cfg.output_dir)
-    run = RunDir(out, "train")
+    # only the main process locks the folder and writes its manifest; the other ranks share it
+    with RunDir(Path(cfg.output_dir), "train", lock=acc.is_main_process) as run:
+        return _train(cfg, acc, run)
+
+
+def _train(cfg: TrainConfig, acc, run: RunDir) -> dict:
+    from definemed.models import load_tokenizer, resolve_model
+
+    out = run.path
     if (done := run.reuse(cfg, announce=acc.is_main_process)) is not None:
         return done
     model_path = resolve_model(cfg.model)
