@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from pydantic import Field
+from rich.markup import escape
 
 from definemed.config import StrictModel
 from definemed.data.sample import instructions_path, load_instructions
@@ -68,5 +69,5 @@ def run_failures(cfg: FailuresConfig) -> dict:
     atomic_write_text(out / "failures_examples.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
     metrics = {label: _headline(r) for label, r in reports.items()}
     run.finish(metrics, outputs={"failures": out / "failures.json", "failures_examples": out / "failures_examples.jsonl"})
-    console.print(f"[green]failure-mode results in {out / 'failures.json'}[/]")
+    console.print(f"[green]failure-mode results in {escape(str(out / 'failures.json'))}[/]")
     return metrics

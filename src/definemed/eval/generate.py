@@ -33,6 +33,8 @@ import os
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from definemed.data.io import read_jsonl_tolerant, write_jsonl
 from definemed.data.schemas import InstructionItem
 from definemed.eval.bootstrap import mean_with_ci
@@ -199,7 +201,7 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
         tokens = [r["new_tokens"] for r in ok if r["new_tokens"] is not None]
         failed = Counter(r["reason"] for r in rows if r["status"] != "ok")
         if failed:
-            console.print(f"[yellow]{label}: {sum(failed.values())} answer(s) failed "
+            console.print(f"[yellow]{escape(label)}: {sum(failed.values())} answer(s) failed "
                           f"({', '.join(f'{k} {v}' for k, v in sorted(failed.items()))}); rerun to retry them[/]")
         metrics[label] = {"items": len(rows), "generated_now": generated, "failed": sum(failed.values()),
                           "failed_reasons": dict(failed), "empty_answers": sum(not r["answer"].strip() for r in ok),

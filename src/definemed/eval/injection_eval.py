@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
 from pydantic import Field, ValidationError
+from rich.markup import escape
 
 from definemed.config import StrictModel
 from definemed.data import sample
@@ -267,7 +268,7 @@ def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, a
                "success_rate": summary["overall"]["success_rate"], "failed": summary["overall"]["failed"],
                "flip_rate_by_kind": {k: v["flip_rate"]["mean"] for k, v in summary["by_kind"].items()}}
     run.finish(metrics, outputs={"injection": out / "injection.json", "injection_rows": out / "injection_rows.jsonl"})
-    console.print(f"[green]injection results in {out / 'injection.json'}[/]")
+    console.print(f"[green]injection results in {escape(str(out / 'injection.json'))}[/]")
     return metrics
 
 

@@ -12,6 +12,8 @@ import json
 from itertools import combinations
 from typing import Callable
 
+from rich.markup import escape
+
 from definemed.eval.answer_files import load_answer_files
 from definemed.eval.bradley_terry import bradley_terry
 from definemed.eval.embedding_judge import EmbeddingJudge, e5_embed
@@ -102,7 +104,7 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
     metrics["agreement"] = {f"{' ~ '.join(a['judges'])} ({a['a']} vs {a['b']})": a["agreement"]["mean"] for a in agree}
     run.finish(metrics, outputs={"pairwise": cfg.output_dir / "pairwise.json",
                                  "pairwise_verdicts": cfg.output_dir / "pairwise_verdicts.jsonl"})
-    console.print(f"[green]pairwise results in {cfg.output_dir / 'pairwise.json'}[/]")
+    console.print(f"[green]pairwise results in {escape(str(cfg.output_dir / 'pairwise.json'))}[/]")
     return metrics
 
 

@@ -110,7 +110,7 @@ def _train(cfg: TrainConfig, acc, run: RunDir) -> dict:
     if acc.is_main_process and cfg.heldout:
         console.print("held-out overlap with the training data: " + ", ".join(
             f"{name} {n} of {n + len(heldout[name])} documents excluded" if n else f"{name} 0"
-            for name, n in overlap.items()), highlight=False)
+            for name, n in overlap.items()), highlight=False, markup=False)
     mixture = PackedMixture(stores, [s.weight for s in cfg.data], cfg.seq_len, cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     per_step = world * cfg.micro_batch_size * cfg.grad_accum_steps
