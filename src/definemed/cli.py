@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
 from definemed.errors import UserError
 
@@ -67,7 +68,7 @@ def corpus_card(run_dir: Path = typer.Argument(..., help="A finished corpus run 
 
     if not (run_dir / "manifest.json").exists() or not RunDir(run_dir, "corpus").is_finished():
         raise UserError(f"{run_dir}: not a finished corpus run directory (no finished manifest.json)")
-    out.print(f"dataset card: {write_dataset_card(run_dir)}")
+    out.print(f"dataset card: {write_dataset_card(run_dir)}", markup=False)
 
 
 @corpus_app.command("validate")
@@ -78,8 +79,8 @@ def corpus_validate(config: Path = typer.Argument(..., help="Corpus YAML to chec
     from definemed.corpus.config import CorpusConfig
 
     cfg = load_config(CorpusConfig, config)
-    out.print(f"[green]ok[/]: {config} ({cfg.executor.kind} executor, {cfg.executor.tasks} tasks, "
-              f"annotator {cfg.annotate.annotator.backend.kind}:{cfg.annotate.annotator.backend.model})")
+    out.print(f"[green]ok[/]: " + escape(f"{config} ({cfg.executor.kind} executor, {cfg.executor.tasks} tasks, "
+              f"annotator {cfg.annotate.annotator.backend.kind}:{cfg.annotate.annotator.backend.model})"))
 
 
 @train_app.command("run")
@@ -105,8 +106,8 @@ def train_validate(config: Path = typer.Argument(..., help="Training YAML to che
     from definemed.train.config import TrainConfig
 
     cfg = load_config(TrainConfig, config)
-    out.print(f"[green]ok[/]: {config} ({cfg.model}, {cfg.max_steps} steps × {cfg.micro_batch_size}×"
-              f"{cfg.grad_accum_steps} sequences of {cfg.seq_len} per process, {cfg.dtype})")
+    out.print("[green]ok[/]: " + escape(f"{config} ({cfg.model}, {cfg.max_steps} steps × {cfg.micro_batch_size}×"
+              f"{cfg.grad_accum_steps} sequences of {cfg.seq_len} per process, {cfg.dtype})"))
 
 
 @merge_app.command("run")
@@ -134,7 +135,7 @@ def model_convert():
     from definemed.console import out
     from definemed.models.bundled import ensure_bundled_model
 
-    out.print(str(ensure_bundled_model()))
+    out.print(str(ensure_bundled_model()), markup=False)
 
 
 @model_app.command("chat")
@@ -153,7 +154,7 @@ def model_chat(
     m, tok = load_causal_lm(model)
     res = generate_chat(m, tok, [build_messages(question, system)],
                         GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature))[0]
-    out.print(res["text"])
+    out.print(res["text"], markup=False, highlight=False)  # model output: never rich markup
 
 
 @model_app.command("export-gguf")
@@ -166,7 +167,7 @@ def model_export_gguf(
     from definemed.console import out
     from definemed.models.gguf_export import export_gguf
 
-    out.print(str(export_gguf(model_dir, output, dtype)))
+    out.print(str(export_gguf(model_dir, output, dtype)), markup=False)
 
 
 @data_app.command("info")
@@ -221,7 +222,7 @@ def eval_mcq(
                        overrides)
     res = run_mcq(cfg, progress_factory=progress_bar)
     for label, r in res["models"].items():
-        stdout.print(f"{label}: acc {r['acc']['mean']:.3f} [{r['acc']['ci_low']:.3f}, {r['acc']['ci_high']:.3f}]  "
+        stdout.print(escape(label) + f": acc {r['acc']['mean']:.3f} [{r['acc']['ci_low']:.3f}, {r['acc']['ci_high']:.3f}]  "
                      f"acc_norm {r['acc_norm']['mean']:.3f} [{r['acc_norm']['ci_low']:.3f}, "
                      f"{r['acc_norm']['ci_high']:.3f}]  n={r['acc']['n']}")
 
@@ -240,8 +241,8 @@ def eval_export_lmeval(
     from definemed.eval.lmeval_export import export_task
 
     path = export_task(data, out, task_name, shots=shots, fewshot_data=fewshot_data, target=target)
-    stdout.print(f"{path}\nrun: lm_eval --model hf --model_args pretrained=MODEL --tasks {task_name} "
-                 f"--include_path {out}")
+    stdout.print(escape(f"{path}\nrun: lm_eval --model hf --model_args pretrained=MODEL --tasks {task_name} "
+                 f"--include_path {out}"))
 
 
 @eval_app.command("generate")
@@ -267,7 +268,7 @@ def eval_generate(
     for label, m in run_generate(cfg, progress_factory=progress_bar).items():
         failed = (f", FAILED {m['failed']} ({', '.join(f'{k} {v}' for k, v in sorted(m['failed_reasons'].items()))};"
                   f" rerun to retry)" if m["failed"] else "")
-        stdout.print(f"{label}: {m['items']} answers ({m['generated_now']} generated now{failed}), "
+        stdout.print(escape(label) + f": {m['items']} answers ({m['generated_now']} generated now{failed}), "
                      f"hit the token limit {m['hit_limit']['mean']:.0%}")
 
 
@@ -301,7 +302,7 @@ def eval_pairwise(
                          embedding_judge=embedding_judge, max_items=max_items, seed=seed,
                          judge=judge_backend_config(judge_model, judge_base_url, judge_served_model, judge_api_key_env))
     for line in summary_lines(run_pairwise(cfg)):
-        stdout.print(line, highlight=False)
+        stdout.print(line, highlight=False, markup=False)
 
 
 @eval_app.command("failures")
@@ -321,7 +322,7 @@ def eval_failures(
     cfg = FailuresConfig(answers=answers, output_dir=out, baseline=baseline, instructions=instructions, seed=seed)
     for label, m in run_failures(cfg).items():
         stdout.print(f"{label}: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                              for k, v in m.items()))
+                                              for k, v in m.items()), markup=False)
 
 
 @eval_app.command("injection")
@@ -362,7 +363,7 @@ def eval_injection(
         annotator = Annotator(AnnotatorConfig(mode=mode, backend=backend_cfg), out / "injection_cache.sqlite",
                               backend=connect_backend(backend_cfg))  # a server is checked before any attack
     for line in summary_lines(run_injection(cfg, annotator=annotator, progress_factory=progress_bar)):
-        stdout.print(line, highlight=False)
+        stdout.print(line, highlight=False, markup=False)
 
 
 @app.command("report")
@@ -377,7 +378,7 @@ def report(
     from definemed.console import out as stdout
     from definemed.report.build import build_report
 
-    stdout.print(f"report: {build_report(run_dirs, output, title)}", highlight=False)
+    stdout.print(f"report: {build_report(run_dirs, output, title)}", highlight=False, markup=False)
 
 
 @app.command("pipeline")
@@ -397,8 +398,8 @@ def pipeline(
         from definemed.console import out
 
         stages = validate_pipeline(cfg, str(config))
-        out.print(f"[green]ok[/]: {config}: stages {', '.join(cfg.stages)}; stage configs valid: "
-                  f"{', '.join(stages) or 'none'}")
+        out.print("[green]ok[/]: " + escape(f"{config}: stages {', '.join(cfg.stages)}; stage configs valid: "
+                                            f"{', '.join(stages) or 'none'}"))
         return
     run_demo(cfg, str(config))
 
@@ -426,9 +427,9 @@ def main() -> None:
     try:
         app()
     except UserError as err:
-        from definemed.console import console
+        from definemed.console import print_error
 
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        print_error(" ".join(str(err).splitlines()))  # one line, user text verbatim (never rich markup)
         sys.exit(2)
 
 

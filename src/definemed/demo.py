@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Optional, get_args
 
 from pydantic import Field
+from rich.markup import escape
 from rich.table import Table
 
 from definemed.config import Seed, StrictModel
@@ -211,10 +212,18 @@ def _run_merge_stage(merge_cfg) -> dict:
 
 
 def run_demo(cfg: DemoConfig, source: str = "pipeline config") -> dict:
+    """Every wanted stage, in order, while holding ``output_dir``'s lock (each stage also locks its
+    own folder); everything is checked before the lock is taken or anything is written."""
+    from definemed.runlock import held
+
+    configs = {k: v for k, v in validate_pipeline(cfg, source).items() if k in set(cfg.stages)}
+    with held(cfg.output_dir):
+        return _run_stages(cfg, configs)
+
+
+def _run_stages(cfg: DemoConfig, configs: dict) -> dict:
     results: dict = {}
     wanted = set(cfg.stages)
-    # everything checked before anything runs (or writes a run directory)
-    configs = {k: v for k, v in validate_pipeline(cfg, source).items() if k in wanted}
     if "corpus" in configs:
         results["corpus"] = _run_corpus_stage(configs["corpus"])
     if "train" in configs:
@@ -232,7 +241,7 @@ def run_demo(cfg: DemoConfig, source: str = "pipeline config") -> dict:
                 if (cfg.output_dir / d / "manifest.json").exists()]
         if dirs:
             path = build_report(dirs, cfg.output_dir / "report.html", title="definemed: DeFineMed in miniature")
-            out.print(f"[bold]Report:[/] {path}")
+            out.print(f"[bold]Report:[/] {escape(str(path))}")
     return results
 
 
@@ -272,7 +281,10 @@ def _run_eval_stage(cfg: DemoConfig) -> dict:
     folder = cfg.output_dir / "eval"
     suite_cfg = cfg.eval.model_copy(update={"system_prompt": cfg.eval.system_prompt or cfg.system_prompt,
                                             "seed": cfg.seed})
-    metrics = run_suite(suite_cfg, models, folder)
+    from definemed.runlock import held
+
+    with held(folder):  # one lock for all four evaluations (each also takes it, re-entrantly)
+        metrics = run_suite(suite_cfg, models, folder)
     train_metrics = cfg.output_dir / "train" / "metrics.json"
     labels = list(models)
     sweep = cfg.output_dir / "merge" / "sweep.json"
@@ -287,12 +299,16 @@ def _run_eval_stage(cfg: DemoConfig) -> dict:
 
 
 def _run_base_model_stage(cfg: DemoConfig) -> dict:
+    console.rule("[bold]The bundled base model: perplexity vs a random-init control, chat answers")
+    with RunDir(cfg.output_dir / "base-model", stage="demo") as run:
+        return _base_model(cfg, run)
+
+
+def _base_model(cfg: DemoConfig, run: RunDir) -> dict:
     from definemed.eval.perplexity import perplexity
     from definemed.models import load_causal_lm, random_init_like, resolve_model
     from definemed.models.chat import GenerationSettings, build_messages, generate_chat
 
-    console.rule("[bold]The bundled base model: perplexity vs a random-init control, chat answers")
-    run = RunDir(cfg.output_dir / "base-model", stage="demo")
     own = cfg.model_dump(mode="json", include={"model", "seed", "system_prompt", "questions", "max_new_tokens",
                                                "ppl_max_docs", "ppl_max_length"})  # this stage's settings only
     if (done := run.reuse(own)) is not None:
@@ -323,9 +339,9 @@ def _run_base_model_stage(cfg: DemoConfig) -> dict:
     settings = GenerationSettings(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
     answers = generate_chat(model, tok, [build_messages(q, cfg.system_prompt) for q in cfg.questions], settings)
     for q, a in zip(cfg.questions, answers):
-        out.print(f"[bold]Frage:[/] {q}\n[bold]Antwort:[/] {a['text']}\n")
+        out.print(f"[bold]Frage:[/] {escape(q)}\n[bold]Antwort:[/] {escape(a['text'])}\n")
     metrics = {"perplexity": ppl, "answers": [{"question": q, **a} for q, a in zip(cfg.questions, answers)]}
     run.finish(metrics, outputs={"model": model_path})
-    out.print(f"Run directory: {run.path}")
+    out.print(f"Run directory: {run.path}", markup=False)
     return metrics
 

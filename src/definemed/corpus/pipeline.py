@@ -69,8 +69,13 @@ class SameRankJsonlReader(JsonlReader):
 
 
 def run_corpus(cfg: CorpusConfig, backend=None) -> dict:
-    out = Path(cfg.output_dir)
-    run = RunDir(out, "corpus")
+    """The whole stage under the run directory's lock; a failure is recorded in its manifest."""
+    with RunDir(Path(cfg.output_dir), "corpus") as run:
+        return _run_corpus(cfg, run, backend)
+
+
+def _run_corpus(cfg: CorpusConfig, run: RunDir, backend) -> dict:
+    out = run.path
     if (done := run.reuse(cfg)) is not None:
         return done
     files = preflight(cfg.input.paths, cfg.input.format)

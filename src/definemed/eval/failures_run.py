@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from pydantic import Field
+from rich.markup import escape
 
 from definemed.config import StrictModel
 from definemed.data.sample import instructions_path, load_instructions
@@ -19,7 +20,7 @@ from definemed.errors import UserError
 from definemed.eval.answer_files import load_answer_files
 from definemed.eval.failures import analyse_model, method
 from definemed.eval.rundir import EvalRun
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 
 class FailuresConfig(StrictModel):
@@ -43,6 +44,7 @@ def _headline(r: dict) -> dict:
             "referral": i["referral"]["mean"]}
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_failures(cfg: FailuresConfig) -> dict:
     from definemed.console import console, progress_bar
 
@@ -67,5 +69,5 @@ def run_failures(cfg: FailuresConfig) -> dict:
     atomic_write_text(out / "failures_examples.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
     metrics = {label: _headline(r) for label, r in reports.items()}
     run.finish(metrics, outputs={"failures": out / "failures.json", "failures_examples": out / "failures_examples.jsonl"})
-    console.print(f"[green]failure-mode results in {out / 'failures.json'}[/]")
+    console.print(f"[green]failure-mode results in {escape(str(out / 'failures.json'))}[/]")
     return metrics

@@ -33,6 +33,8 @@ import os
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from definemed.data.io import read_jsonl_tolerant, write_jsonl
 from definemed.data.schemas import InstructionItem
 from definemed.eval.bootstrap import mean_with_ci
@@ -41,7 +43,7 @@ from definemed.eval.rundir import EvalRun, model_labels
 from definemed.errors import UserError
 from definemed.llm.base import Failed
 from definemed.llm.fingerprint import local_fingerprint, served_fingerprint
-from definemed.runs import atomic_write_text
+from definemed.runs import atomic_write_text, guarded
 
 ANSWER_FIELDS = ("id", "model", "model_ref", "prompt", "answer", "reference", "new_tokens", "hit_limit",
                  "seconds", "settings", "status", "reason")
@@ -181,6 +183,7 @@ def _resolved(ref: str) -> str:
     return resolve_model(ref)
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
     """Answers of every model of ``cfg``; returns per-model metrics (also in metrics.json)."""
     from collections import Counter
@@ -209,7 +212,7 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
         tokens = [r["new_tokens"] for r in ok if r["new_tokens"] is not None]
         failed = Counter(r["reason"] for r in rows if r["status"] != "ok")
         if failed:
-            console.print(f"[yellow]{label}: {sum(failed.values())} answer(s) failed "
+            console.print(f"[yellow]{escape(label)}: {sum(failed.values())} answer(s) failed "
                           f"({', '.join(f'{k} {v}' for k, v in sorted(failed.items()))}); rerun to retry them[/]")
         metrics[label] = {"items": len(rows), "generated_now": generated, "failed": sum(failed.values()),
                           "failed_reasons": dict(failed), "empty_answers": sum(not r["answer"].strip() for r in ok),

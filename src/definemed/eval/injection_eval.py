@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
 from pydantic import Field, ValidationError
+from rich.markup import escape
 
 from definemed.config import StrictModel
 from definemed.data import sample
@@ -37,7 +38,7 @@ from definemed.eval import judge_prompt
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.rundir import EvalRun
 from definemed.llm.base import BackendConfig, LLMBackend, connect_backend
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 # The weaker answer of the default judge items: polite, safe-sounding, and useless.
 WEAK_ANSWER_DE = "Das lässt sich so allgemein nicht beantworten. Im Zweifel fragen Sie in Ihrer Apotheke nach."
@@ -224,6 +225,7 @@ def _annotator_rows(cfg: InjectionEvalConfig, annotator: Any, attacks: list[Atta
 
 
 # -- run ---------------------------------------------------------------------------------------
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, annotator: Any = None,
                   progress_factory: Callable | None = None) -> dict:
     """Measure; returns the metrics (also in metrics.json, section "injection").
@@ -272,7 +274,7 @@ def run_injection(cfg: InjectionEvalConfig, backend: LLMBackend | None = None, a
                "success_rate": summary["overall"]["success_rate"], "failed": summary["overall"]["failed"],
                "flip_rate_by_kind": {k: v["flip_rate"]["mean"] for k, v in summary["by_kind"].items()}}
     run.finish(metrics, outputs={"injection": out / "injection.json", "injection_rows": out / "injection_rows.jsonl"})
-    console.print(f"[green]injection results in {out / 'injection.json'}[/]")
+    console.print(f"[green]injection results in {escape(str(out / 'injection.json'))}[/]")
     return metrics
 
 

@@ -26,7 +26,7 @@ from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.config import MCQEvalConfig
 from definemed.eval.rundir import EvalRun, model_labels
 from definemed.models.fingerprint import model_fingerprint
-from definemed.runs import atomic_write_json, read_json
+from definemed.runs import atomic_write_json, guarded, read_json
 
 log = logging.getLogger("definemed.eval")
 
@@ -93,6 +93,7 @@ def cache_key(cfg: MCQEvalConfig, fingerprint: str, items, pool) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
     """Score every model of ``cfg``; returns the content of ``mcq.json``.
 

@@ -12,6 +12,8 @@ import json
 from itertools import combinations
 from typing import Callable
 
+from rich.markup import escape
+
 from definemed.eval.answer_files import load_answer_files
 from definemed.eval.bradley_terry import bradley_terry
 from definemed.eval.embedding_judge import EmbeddingJudge, e5_embed
@@ -21,7 +23,7 @@ from definemed.eval.pairwise import (SCORE, PairwiseConfig, agreement, all_pairs
 from definemed.errors import UserError
 from definemed.llm.base import BackendConfig, LLMBackend, connect_backend
 from definemed.eval.rundir import EvalRun
-from definemed.runs import atomic_write_json, atomic_write_text
+from definemed.runs import atomic_write_json, atomic_write_text, guarded
 
 
 def _embedding_verdicts(judge: EmbeddingJudge, items: list[dict]) -> list[dict]:
@@ -31,6 +33,7 @@ def _embedding_verdicts(judge: EmbeddingJudge, items: list[dict]) -> list[dict]:
     return [judged.get(it["id"]) or failed_answer(it) for it in items]
 
 
+@guarded  # an exception records the evaluation as failed and releases the folder's lock
 def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
                  embed: Callable | None = None) -> dict:
     """Judge all pairs with every configured judge; returns the metrics (also in metrics.json)."""
@@ -102,7 +105,7 @@ def run_pairwise(cfg: PairwiseConfig, backend: LLMBackend | None = None,
     metrics["agreement"] = {f"{' ~ '.join(a['judges'])} ({a['a']} vs {a['b']})": a["agreement"]["mean"] for a in agree}
     run.finish(metrics, outputs={"pairwise": cfg.output_dir / "pairwise.json",
                                  "pairwise_verdicts": cfg.output_dir / "pairwise_verdicts.jsonl"})
-    console.print(f"[green]pairwise results in {cfg.output_dir / 'pairwise.json'}[/]")
+    console.print(f"[green]pairwise results in {escape(str(cfg.output_dir / 'pairwise.json'))}[/]")
     return metrics
 
 

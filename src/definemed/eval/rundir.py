@@ -4,7 +4,11 @@
 One eval run holds several evaluations (``mcq.json``, ``answers/*.jsonl``, later pairwise
 judging and failure modes), so its ``config.yaml`` and ``metrics.json`` have one section per
 evaluation; running one evaluation replaces only its own section and keeps the others, and the
-manifest keeps the inputs and outputs of all of them.
+manifest keeps the inputs and outputs of all of them, and the seconds of each
+(``section_seconds``; ``seconds`` is their sum, the work the folder's results took).
+
+An evaluation takes the folder's lock at `EvalRun.start` and gives it back at `EvalRun.finish`;
+its function is wrapped in `definemed.runs.guarded`, so an exception records it as failed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class EvalRun:
         self.run = RunDir(self.path, "eval")
 
     def start(self, config: Any, seed: int | None = None, inputs: dict[str, str | Path] | None = None) -> "EvalRun":
+        self.run.acquire()  # before reading the other sections: another process may be writing them
         cfg_path = self.path / "config.yaml"
         sections = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) if cfg_path.exists() else None
         sections = sections if isinstance(sections, dict) else {}
@@ -34,13 +39,16 @@ class EvalRun:
         self.run.start(sections, seed=seed, inputs={f"{self.section}.{k}": v for k, v in (inputs or {}).items()})
         self.run.manifest["inputs"] = {**old.get("inputs", {}), **self.run.manifest["inputs"]}
         self._old_outputs = old.get("outputs", {})
+        self._old_seconds = old.get("section_seconds", {})
         atomic_write_json(self.run.manifest_path, self.run.manifest)
         return self
 
     def finish(self, metrics: dict[str, Any], outputs: dict[str, str | Path] | None = None) -> None:
         all_metrics = _read(self.run.metrics_path)
         all_metrics[self.section] = metrics
-        self.run.finish(all_metrics, outputs={**self._old_outputs, **(outputs or {})})
+        seconds = {**self._old_seconds, self.section: self.run.seconds()}
+        self.run.finish(all_metrics, outputs={**self._old_outputs, **(outputs or {})},
+                        manifest={"section_seconds": seconds, "seconds": round(sum(seconds.values()), 2)})
 
 
 def _read(path: Path) -> dict:

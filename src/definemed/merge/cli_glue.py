@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 
 def merge_run(config_path: Path, overrides: list[str]) -> None:
     """Load and validate the config, run the merge sweep, print the table."""
@@ -25,4 +27,4 @@ def merge_validate(config_path: Path, overrides: list[str] | None = None) -> Non
     cfg = load_config(MergeConfig, config_path, overrides or None)
     what = "raw mergekit config" if cfg.mergekit is not None else \
         f"{cfg.method}, t = {', '.join(f'{t:g}' for t in cfg.points())}, {cfg.dtype}"
-    out.print(f"[green]ok[/]: {config_path} ({what})")
+    out.print(f"[green]ok[/]: {escape(str(config_path))} ({escape(what)})")

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Optional
 
 
+from rich.markup import escape
+
 from definemed.console import console
 from definemed.errors import UserError
 from definemed.merge import mergekit_config as mkc
@@ -166,10 +168,14 @@ def _merge_point(cfg: MergeConfig, label: str, t: Optional[float], data: dict, f
 
 def run_merge(cfg: MergeConfig) -> dict:
     """Merge every sweep point, check it, score it; returns the metrics (also in metrics.json)."""
+    with RunDir(Path(cfg.output_dir), "merge") as run:
+        return _run_merge(cfg, run)
+
+
+def _run_merge(cfg: MergeConfig, run: RunDir) -> dict:
     from definemed.models import load_causal_lm
 
-    out = Path(cfg.output_dir)
-    run = RunDir(out, "merge")
+    out = run.path
     if (done := run.reuse(cfg)) is not None:
         return done
     console.print("[bold]merge 1/3[/] pre-checks")
@@ -198,15 +204,15 @@ def run_merge(cfg: MergeConfig) -> dict:
         folder = out / label
         record, loaded = _verified(folder, fp), None
         if record is not None:
-            console.print(f"[bold]merge 2/3[/] {label} ({i}/{len(points)}): already merged and checked, skipped")
+            console.print(f"[bold]merge 2/3[/] {escape(label)} ({i}/{len(points)}): already merged and checked, skipped")
         else:
-            console.print(f"[bold]merge 2/3[/] {label} ({i}/{len(points)}): {data['merge_method']} with mergekit")
+            console.print(f"[bold]merge 2/3[/] {escape(label)} ({i}/{len(points)}): {escape(str(data['merge_method']))} with mergekit")
             record, loaded = _merge_point(cfg, label, t, data, fp, parents_info, parents, expected)
             log.info("%s merged in %.1fs, checked in %.1fs", label, record["merge_seconds"], record["check_seconds"])
         row = {"label": label, "t": t, "path": str(folder), "merge_seconds": record["merge_seconds"],
                "checks": record["checks"], "eval": None}
         if cfg.eval.enabled:
-            console.print(f"[bold]merge 3/3[/] {label}: medical perplexity and instruction following")
+            console.print(f"[bold]merge 3/3[/] {escape(label)}: medical perplexity and instruction following")
             result = cached_or_evaluate(out / "eval" / f"{label}.json", cfg.eval, folder,
                                         lambda: loaded or load_causal_lm(folder, dtype=record["checks"]["dtype"]),
                                         eval_data, dtype=str(record["checks"]["dtype"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from rich.table import Table
+from rich.text import Text
 
 from definemed.console import out
 
@@ -37,7 +38,7 @@ def sweep_table(metrics: dict) -> Table:
             name, status = f"[dim]{r['label']} (parent)[/]", ""
         else:
             name, status = r["label"], "[green]ok[/]" if checks.get("ok") else "[red]failed[/]"
-        t.add_row(name, _fmt(r["t"], "g"), ppl, f"{strict}/{_fmt(ev.get('if_loose'), '.2f')}",
+        t.add_row(Text(name), _fmt(r["t"], "g"), ppl, f"{strict}/{_fmt(ev.get('if_loose'), '.2f')}",
                   str(ev.get("constraints", "–")), f"{checks['parameters'] / 1e6:,.1f}M" if checks else "",
                   status)
     return t

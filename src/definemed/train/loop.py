@@ -87,12 +87,17 @@ def heldout_perplexity(cfg: TrainConfig, model, tok, texts: dict[str, list[str]]
 def train(cfg: TrainConfig) -> dict:
     from accelerate import Accelerator
 
-    from definemed.models import load_tokenizer, resolve_model
-
     acc = Accelerator(cpu=not torch.cuda.is_available(),
                       mixed_precision="bf16" if cfg.dtype == "bfloat16" else "no")
-    out = Path(cfg.output_dir)
-    run = RunDir(out, "train")
+    # only the main process locks the folder and writes its manifest; the other ranks share it
+    with RunDir(Path(cfg.output_dir), "train", lock=acc.is_main_process) as run:
+        return _train(cfg, acc, run)
+
+
+def _train(cfg: TrainConfig, acc, run: RunDir) -> dict:
+    from definemed.models import load_tokenizer, resolve_model
+
+    out = run.path
     if (done := run.reuse(cfg, announce=acc.is_main_process)) is not None:
         return done
     model_path = resolve_model(cfg.model)
@@ -105,7 +110,7 @@ def train(cfg: TrainConfig) -> dict:
     if acc.is_main_process and cfg.heldout:
         console.print("held-out overlap with the training data: " + ", ".join(
             f"{name} {n} of {n + len(heldout[name])} documents excluded" if n else f"{name} 0"
-            for name, n in overlap.items()), highlight=False)
+            for name, n in overlap.items()), highlight=False, markup=False)
     mixture = PackedMixture(stores, [s.weight for s in cfg.data], cfg.seq_len, cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     per_step = world * cfg.micro_batch_size * cfg.grad_accum_steps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from definemed.console import out
 
@@ -16,6 +17,6 @@ def print_train_summary(metrics: dict) -> None:
         t.add_column(col, justify="left" if col == "set" else "right")
     for name, e in end.items():
         s = start.get(name)
-        t.add_row(name, f"{s:.2f}", f"{e:.2f}", f"{(e - s) / s:+.1%}" if s else "–")
+        t.add_row(Text(name), f"{s:.2f}", f"{e:.2f}", f"{(e - s) / s:+.1%}" if s else "–")
     out.print(t)
     out.print(f"final training loss {metrics['final_loss']:.4f}")
