@@ -46,7 +46,7 @@ def _tokenizer_file(ref: str | None) -> str | None:
         return None
     from definemed.models import resolve_model
 
-    path = Path(resolve_model(ref)) / "tokenizer.json"
+    path = Path(resolve_model(ref, weights=False)) / "tokenizer.json"
     if not path.exists():
         raise UserError(f"tokenizer '{ref}' has no local tokenizer.json (token counts need a local tokenizer)")
     return str(path)

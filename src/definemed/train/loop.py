@@ -95,7 +95,7 @@ def train(cfg: TrainConfig) -> dict:
     run = RunDir(out, "train")
     if (done := run.reuse(cfg, announce=acc.is_main_process)) is not None:
         return done
-    model_path = resolve_model(cfg.model)
+    model_path = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
     tok = load_tokenizer(model_path, trust_remote_code=cfg.trust_remote_code)
     if acc.is_main_process:
         run.start(cfg, seed=cfg.seed, inputs={f"data/{i}": s.path for i, s in enumerate(cfg.data)})
