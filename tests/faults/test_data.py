@@ -154,3 +154,56 @@ def test_preflight_bad_file_fails_by_default_with_one_line(tmp_path, capsys, mon
     (folder / "b.jsonl").write_bytes(b"\x00\x01 nicht json\n")
     line = one_line_error(capsys, monkeypatch, "corpus", "run", corpus_config(tmp_path, folder, format="jsonl"))
     assert "b.jsonl" in line and "not JSON" in line
+
+
+# --- eval sets and answer files ------------------------------------------------------------------------
+def test_empty_instruction_set_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "instructions.jsonl"
+    empty.write_text("\n\n")
+    line = one_line_error(capsys, monkeypatch, "eval", "generate", "--model", "m=/nicht/geladen", "--data", empty,
+                          "--out", tmp_path / "ev")
+    assert str(empty) in line and "no instruction items" in line
+    assert not (tmp_path / "ev" / "manifest.json").exists()  # refused before the run starts
+
+
+def test_empty_mcq_set_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    """Guards behaviour that already held (mcq_data.load_items refused an empty file)."""
+    empty = tmp_path / "mcq.jsonl"
+    empty.write_text("")
+    line = one_line_error(capsys, monkeypatch, "eval", "mcq", "--model", "m=/nicht/geladen", "--data", empty,
+                          "--out", tmp_path / "ev")
+    assert str(empty) in line and "no items" in line
+
+
+def test_sweep_instruction_set_without_constraints_is_one_line(tmp_path):
+    from definemed.errors import UserError
+    from definemed.merge.config import MergeEvalConfig
+    from definemed.merge.sweep_eval import load_eval_data
+
+    plain = tmp_path / "inst.jsonl"
+    plain.write_text(json.dumps({"id": "i1", "category": "x", "instruction": "Erkläre Fieber."}) + "\n")
+    settings = MergeEvalConfig(instructions_data=plain, heldout={"path": str(SAMPLE)})
+    with pytest.raises(UserError, match="no instruction with constraints") as err:
+        load_eval_data(settings, None)
+    assert str(plain) in str(err.value) and "\n" not in str(err.value)
+
+
+ANSWER = {"id": "i1", "model": "m", "model_ref": "x", "prompt": "Was ist Fieber?", "answer": "Erhöhte Temperatur."}
+
+
+@pytest.mark.parametrize("field,value", [("id", ["i1"]), ("model", {"name": "m"}), ("answer", None),
+                                         ("prompt", 3)])
+def test_answer_rows_with_wrong_types_name_file_line_and_field(tmp_path, capsys, monkeypatch, field, value):
+    answers = tmp_path / "answers.jsonl"
+    rows = [ANSWER, {**ANSWER, "id": "i2", field: value}]
+    answers.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    line = one_line_error(capsys, monkeypatch, "eval", "failures", "--answers", answers, "--out", tmp_path / "ev")
+    assert f"{answers}:2:" in line and f"'{field}'" in line, line
+
+
+def test_empty_answer_file_is_one_line(tmp_path, capsys, monkeypatch):
+    """Guards behaviour that already held ("no answers")."""
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("")
+    line = one_line_error(capsys, monkeypatch, "eval", "failures", "--answers", answers, "--out", tmp_path / "ev")
+    assert str(answers) in line and "no answers" in line
