@@ -207,3 +207,34 @@ def test_empty_answer_file_is_one_line(tmp_path, capsys, monkeypatch):
     answers.write_text("")
     line = one_line_error(capsys, monkeypatch, "eval", "failures", "--answers", answers, "--out", tmp_path / "ev")
     assert str(answers) in line and "no answers" in line
+
+
+# --- user text in the report's plots -------------------------------------------------------------------
+TEX_LIKE = ["$\\foo$", "Kosten in $", "C:\\pfad", "100%", "x_{x}^2", "$a$ und $b_{1}$"]
+
+
+def _ci(mean):
+    return {"mean": mean, "ci_low": mean - 0.1, "ci_high": mean + 0.1}
+
+
+def test_plots_render_tex_like_user_text_literally():
+    """matplotlib parses text between two `$` as mathtext: `$\\foo$` raised 'Unknown symbol' and
+    broke the report; subject, label and model names must come out as written."""
+    import html
+
+    from definemed.report import plots
+
+    models = {name: [_ci(0.5), _ci(0.6)] for name in TEX_LIKE[:3]}
+    colors = plots.colors_for(list(models))
+    svgs = [
+        plots.grouped_bars(TEX_LIKE[3:5], models, colors, "acc $\\bar{x}$", "MCQ"),
+        plots.grouped_bars(TEX_LIKE, {"m$1$": [_ci(0.5)] * len(TEX_LIKE)}, colors, "acc", "subjects"),
+        plots.heatmap(TEX_LIKE[:3], {TEX_LIKE[0]: {TEX_LIKE[1]: 0.7}}, "pairs"),
+        plots.forest([(f"{TEX_LIKE[0]} vs {TEX_LIKE[1]}", _ci(0.5)), (TEX_LIKE[5], _ci(0.4))], colors, "x", "c"),
+        plots.stacked_outcomes([(TEX_LIKE[0], 1, 2, 3), (TEX_LIKE[4], 0, 0, 1)], "outcomes"),
+        plots.lines({TEX_LIKE[0]: ([0, 1], [2.0, 1.0]), TEX_LIKE[5]: ([0, 1], [3.0, 2.0])}, {}, "step $t$", "loss",
+                    "c"),
+    ]
+    text = html.unescape("".join(str(s) for s in svgs))
+    for name in TEX_LIKE:
+        assert name in text, name  # literal, not typeset (mathtext drops the `$` and draws glyph paths)
