@@ -63,7 +63,8 @@ def check_safetensors_file(path: Path, folder: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(8)
             if len(head) < 8:
-                raise UserError(f"model folder {folder}: {path.name} is truncated ({size} bytes, no safetensors header)")
+                raise UserError(f"model folder {folder}: {path.name} is truncated "
+                                f"({size} bytes, no safetensors header)")
             (n,) = struct.unpack("<Q", head)
             if n > size - 8:
                 raise UserError(f"model folder {folder}: {path.name} is truncated or not safetensors "
