@@ -138,18 +138,18 @@ def validate_pipeline(cfg: DemoConfig, source: str = "pipeline config") -> dict:
     files = {stage: str(_stage_config(getattr(cfg, field))) for stage, field in STAGE_FILES.items()
              if getattr(cfg, field) is not None}
 
-    def model_ok(ref: str, where: str, field: str, note: str = "") -> None:
+    def model_ok(ref: str, where: str, field: str, note: str = "", weights: bool = True) -> None:
         from definemed.models import check_model_ref
 
         try:
-            check_model_ref(ref)
+            check_model_ref(ref, weights=weights)
         except UserError as err:
             raise field_problem(where, field, f"{err}{note}") from None
 
     if "corpus" in wanted and "corpus" in configs:
         corpus = configs["corpus"]
         if corpus.tokenizer is not None:
-            model_ok(corpus.tokenizer, files["corpus"], "tokenizer")
+            model_ok(corpus.tokenizer, files["corpus"], "tokenizer", weights=False)
         backend = corpus.annotate.annotator.backend
         if corpus.annotate.enabled and backend.kind == "local":
             model_ok(backend.model, files["corpus"], "annotate.annotator.backend.model")

@@ -63,6 +63,12 @@ def _filters(stats: dict) -> str:
                     for s in stats.get("steps", [])])
     skipped = stats.get("skipped_by_reader") or {}
     tail = f"\n\nSkipped by the reader: {', '.join(f'{k}: {v}' for k, v in skipped.items())}." if skipped else ""
+    bad = stats.get("input_bad_files") or {}
+    if bad.get("count"):
+        tail += f"\n\nUnreadable input files skipped (`input.on_bad_file: skip`): {bad['count']}.\n\n" + _table(
+            ["file", "reason", "documents read before the error"],
+            [[f"`{b['file']}`", b["reason"].replace("|", "\\|"), _fmt(b.get("documents_read_before_error"))]
+             for b in bad["files"]])
     return f"{points}\n\nEvery filter, with the documents it dropped (dropped documents are kept with their " \
            f"reason under `work/excluded/`):\n\n{steps}{tail}"
 

@@ -23,6 +23,9 @@ class InputConfig(StrictModel):
     format: Literal["parquet", "jsonl"] = "parquet"
     glob: Optional[str] = None  # e.g. "deu_Latn/train/*.parquet"
     limit: int = -1  # documents per task; -1 = all (datatrove's convention)
+    # an input file that cannot be read (corrupt parquet, truncated .gz/.zst): stop with one line naming
+    # it (fail), or skip it and count it in stats.json `input_bad_files` and the dataset card (skip)
+    on_bad_file: Literal["skip", "fail"] = "fail"
     # held-out documents dropped right after the reader (corpus/heldout.py): an id list (.txt one per
     # line, .jsonl with `id`) and/or splits looked up in split_labels (JSONL with `id` and `split`)
     exclude_ids: Optional[FilePath] = None

@@ -21,6 +21,7 @@ from pathlib import Path
 from datatrove.pipeline.readers import JsonlReader
 
 from definemed.console import console
+from definemed.corpus import bad_files
 from definemed.corpus.compliance import collect_compliance_stats, compliance_steps
 from definemed.corpus.config import CorpusConfig
 from definemed.corpus.dedup import METHOD as DEDUP_METHOD
@@ -46,7 +47,7 @@ def _tokenizer_file(ref: str | None) -> str | None:
         return None
     from definemed.models import resolve_model
 
-    path = Path(resolve_model(ref)) / "tokenizer.json"
+    path = Path(resolve_model(ref, weights=False)) / "tokenizer.json"
     if not path.exists():
         raise UserError(f"tokenizer '{ref}' has no local tokenizer.json (token counts need a local tokenizer)")
     return str(path)
@@ -78,7 +79,7 @@ def _run_corpus(cfg: CorpusConfig, run: RunDir, backend) -> dict:
     out = run.path
     if (done := run.reuse(cfg)) is not None:
         return done
-    files = preflight(cfg.input.paths, cfg.input.format)
+    files, bad_at_start = preflight(cfg.input.paths, cfg.input.format, cfg.input.on_bad_file)
     run.start(cfg, seed=cfg.seed, inputs={f"input/{i}": f for i, f in enumerate(files)})
     logs, work = out / "logs", out / "work"
     counter = TokenCounter(_tokenizer_file(cfg.tokenizer))
@@ -88,10 +89,22 @@ def _run_corpus(cfg: CorpusConfig, run: RunDir, backend) -> dict:
     console.print("[bold]corpus 1/5[/] prefilter")
     excluded = lambda name: exclusion_writer(str(work / "excluded" / name))  # noqa: E731
     rights, final_checks = compliance_steps(cfg.compliance, excluded)  # opt-outs; decontamination + PII
-    run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob),
-               Tally("input", every), *_heldout_steps(cfg, excluded), *make_prefilters(cfg.prefilter, excluded),
-               *rights, Tally("prefiltered"), intermediate_writer(str(work / "prefiltered"))],
-              ex, logs / "prefilter", "prefilter")
+    bad_dir = work / "bad_files"
+    try:
+        run_phase([*make_reader(cfg.input.paths, cfg.input.format, cfg.input.limit, cfg.input.glob,
+                                bad_files_dir=str(bad_dir), on_bad_file=cfg.input.on_bad_file,
+                                skip_files=tuple(b["file"] for b in bad_at_start)),
+                   Tally("input", every), *_heldout_steps(cfg, excluded), *make_prefilters(cfg.prefilter, excluded),
+                   *rights, Tally("prefiltered"), intermediate_writer(str(work / "prefiltered"))],
+                  ex, logs / "prefilter", "prefilter")
+    finally:  # a bad file is the user's to fix: one line naming it, even if the phase failed because of it
+        if cfg.input.on_bad_file == "fail":
+            bad_files.fail_on(bad_files.collect(bad_dir), logs / "prefilter")
+    bad_input = bad_files.summary(bad_at_start + bad_files.collect(bad_dir), cfg.input.on_bad_file)
+    if bad_input["count"]:
+        console.print(f"[yellow]skipped {bad_input['count']} unreadable input file(s) (input.on_bad_file: skip), "
+                      f"e.g. {bad_input['files'][0]['file']}: {bad_input['files'][0]['reason']}[/]",
+                      highlight=False, soft_wrap=True)
 
     console.print("[bold]corpus 2/5[/] LLM annotation of a sample")
     from definemed.corpus.annotate_phase import annotate_phase
@@ -112,10 +125,11 @@ def _run_corpus(cfg: CorpusConfig, run: RunDir, backend) -> dict:
     stats.update(timings(logs))
     if cfg.dedup.enabled:
         stats["dedup"] = {"method": DEDUP_METHOD}
+    stats["input_bad_files"] = bad_input
     stats["annotation"] = annotation_metrics
     stats["classifier"] = {k: v for k, v in classifier_metrics.items() if k != "threshold_curve_vs_gold"}
     atomic_write_json(out / "stats.json", stats)
-    metrics = {"points": stats["points"], "annotation": annotation_metrics,
+    metrics = {"points": stats["points"], "input_bad_files": bad_input, "annotation": annotation_metrics,
                "classifier": stats["classifier"], "compliance": stats["compliance"]}
     run.finish(metrics, outputs={"shards": out / "shards", "classifier": out / "classifier",
                                  "stats": out / "stats.json"})

@@ -58,14 +58,20 @@ def load_labels(path: Path | None = None) -> list[DocLabel]:
     return _validated(DocLabel, read_jsonl(path), path)
 
 
+def _nonempty(items: list, path: Path, what: str) -> list:
+    if not items:  # an eval over 0 items would "succeed" with nan%
+        raise UserError(f"{path}: no {what} (the file is empty)")
+    return items
+
+
 def load_mcq(path: Path | None = None) -> list[MCQItem]:
     path = path or mcq_path()
-    return _validated(MCQItem, read_jsonl(path), path)
+    return _nonempty(_validated(MCQItem, read_jsonl(path), path), path, "MCQ items")
 
 
 def load_instructions(path: Path | None = None) -> list[InstructionItem]:
     path = path or instructions_path()
-    return _validated(InstructionItem, read_jsonl(path), path)
+    return _nonempty(_validated(InstructionItem, read_jsonl(path), path), path, "instruction items")
 
 
 def labelled_docs(split: str | None = None) -> list[dict]:

@@ -150,7 +150,7 @@ def generate_for_model(label: str, ref: str, cfg: GenerateEvalConfig, items: lis
     todo = [it for it in items if it.id not in done]
     if progress is not None and len(items) > len(todo):
         progress(len(items) - len(todo))
-    model_ref = ref if server else _resolved(ref)
+    model_ref = ref if server else _resolved(ref, cfg.trust_remote_code)
     if todo:
         generate = _server_generator(ref, cfg, backend) if server else _local_generator(ref, cfg)
         step = cfg.concurrency * 2 if server else cfg.batch_size
@@ -177,10 +177,10 @@ def _row(it: InstructionItem, out: dict | Failed, label: str, model_ref: str, cf
             "seconds": round(out["seconds"], 4), "status": "ok", "reason": None}
 
 
-def _resolved(ref: str) -> str:
+def _resolved(ref: str, trust_remote_code: bool = False) -> str:
     from definemed.models import resolve_model
 
-    return resolve_model(ref)
+    return resolve_model(ref, trust_remote_code=trust_remote_code)
 
 
 @guarded  # an exception records the evaluation as failed and releases the folder's lock
@@ -199,9 +199,15 @@ def run_generate(cfg: GenerateEvalConfig, progress_factory=None) -> dict:
         raise UserError("backend 'openai' needs base_url, e.g. http://localhost:8000/v1")
     items = load_instructions(cfg.data)
     items = stratified_subset(items, cfg.limit, key=lambda i: i.category, seed=cfg.seed)
-    # every served model is checked before the run starts: no half-done run for a wrong URL or model name
+    if not items:  # 0 answers would "succeed" with nan% everywhere downstream
+        raise UserError(f"{cfg.data}: no instruction items (the file is empty)")
+    # every model is checked before the run starts: no half-done run for a wrong URL, a wrong model
+    # name or a broken checkpoint
     servers = {ref: server_backend(ref, cfg) for _, ref in model_labels(cfg.models)} if cfg.backend == "openai" \
         else {}
+    if cfg.backend != "openai":
+        for _, ref in model_labels(cfg.models):
+            _resolved(ref, cfg.trust_remote_code)
     run = EvalRun(cfg.output_dir, "generate").start(cfg, seed=cfg.seed, inputs={"data": cfg.data})
     metrics, outputs = {}, {}
     for label, ref in model_labels(cfg.models):

@@ -24,6 +24,7 @@ import numpy as np
 from definemed.eval import mcq_data
 from definemed.eval.bootstrap import mean_with_ci
 from definemed.eval.config import MCQEvalConfig
+from definemed.errors import UserError
 from definemed.eval.rundir import EvalRun, model_labels
 from definemed.models.fingerprint import model_fingerprint
 from definemed.runs import atomic_write_json, guarded, read_json
@@ -106,12 +107,16 @@ def run_mcq(cfg: MCQEvalConfig, progress_factory=None) -> dict:
 
     from definemed.data.io import read_jsonl, write_jsonl
     from definemed.data.subsets import stratified_subset
-    from definemed.models import load_causal_lm
+    from definemed.models import load_causal_lm, resolve_model
 
     items_all = mcq_data.load_items(cfg.data)
     items = stratified_subset(items_all, cfg.limit, key=lambda q: q.subject, seed=cfg.seed) \
         if cfg.subset == "stratified" else items_all[:cfg.limit]
     pool = mcq_data.load_items(cfg.fewshot_data) if cfg.fewshot_data else items_all
+    if not items:  # 0 items would "succeed" with nan% accuracy
+        raise UserError(f"{cfg.data}: no MCQ items left to score (limit {cfg.limit}, subset {cfg.subset})")
+    for _, ref in model_labels(cfg.models):  # a broken checkpoint is one line before the run starts
+        resolve_model(ref, trust_remote_code=cfg.trust_remote_code)
     run = EvalRun(cfg.output_dir, "mcq").start(cfg, seed=cfg.seed, inputs={
         "data": cfg.data, **({"fewshot_data": cfg.fewshot_data} if cfg.fewshot_data else {})})
     out_path = cfg.output_dir / "mcq.json"

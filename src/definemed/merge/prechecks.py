@@ -29,7 +29,7 @@ def local_model(ref: str, role: str) -> Path:
     from definemed.models import resolve_model
 
     try:
-        resolved = resolve_model(ref)
+        resolved = resolve_model(ref, tokenizer=False)  # tokenizers: _check_tokenizers
     except UserError as err:
         raise UserError(f"{role}: {err}") from None
     if Path(resolved).exists():
@@ -79,8 +79,8 @@ def _check_tokenizers(a: str, fa: Path, b: str, fb: Path) -> None:
                 return
             raise UserError(f"different tokenizers: {a} and {b} have different tokenizer.model files; "
                             "set tokenizer_source to merge them anyway")
-        missing = a if va is None else b
-        raise UserError(f"{missing} has no tokenizer.json: cannot check that the tokenizers match "
+        missing, where = (a, fa) if va is None else (b, fb)
+        raise UserError(f"{missing}: {where} has no tokenizer.json: cannot check that the tokenizers match "
                         "(set tokenizer_source to choose one)")
     if va == vb:
         return

@@ -51,6 +51,9 @@ def load_eval_data(settings: MergeEvalConfig, training: Optional[DocIndex]) -> E
         raise UserError(f"eval.heldout: no held-out documents left in {settings.heldout.path} "
                         f"({overlap} were training data of a parent)")
     items = [item for item in load_instructions(settings.instructions_data) if item.constraints]
+    if settings.instructions and not items:  # a pass rate over 0 answers would be nan%
+        raise UserError(f"eval.instructions_data: {settings.instructions_data} has no instruction with constraints "
+                        "(the sweep scores instruction following on those)")
     return EvalData(texts, items[: settings.instructions], overlap)
 
 

@@ -79,6 +79,6 @@ def model_fingerprint(ref: str) -> str:
     offline)."""
     from definemed.models.loading import resolve_model
 
-    resolved = resolve_model(ref)
+    resolved = resolve_model(ref, check=False)  # hashes the folder, loads nothing
     p = Path(resolved)
     return f"weights:{folder_fingerprint(p)}" if p.is_dir() else f"hub:{resolved}"

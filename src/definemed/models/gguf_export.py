@@ -63,14 +63,17 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, dtype: str = "f16")
     from safetensors import safe_open
 
     from definemed.console import progress_bar
+    from definemed.models.check import check_tokenizer, check_weights
     from definemed.models.loading import resolve_model
 
     if dtype not in DTYPES:
         raise UserError(f"unknown GGUF dtype '{dtype}' (use one of: {', '.join(DTYPES)})")
-    model_dir = Path(resolve_model(model_dir))
+    model_dir = Path(resolve_model(model_dir, weights=False, tokenizer=False))
     if not model_dir.is_dir():
         raise UserError(f"'{model_dir}': GGUF export needs a local checkpoint folder, not a hub id")
     cfg, arch = _load_config(model_dir)
+    check_weights(model_dir)  # after the architecture check: an unsupported one is the first thing to say
+    check_tokenizer(model_dir)
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
 

@@ -14,16 +14,23 @@ from pathlib import Path
 
 from definemed.errors import UserError
 from definemed.models.bundled import BUNDLED_NAME, bundled_gguf_path, bundled_model_dir, ensure_bundled_model
+from definemed.models.check import check_model_folder
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
 
 
-def check_model_ref(ref: str | Path) -> str:
+def check_model_ref(ref: str | Path, weights: bool = True, tokenizer: bool = True,
+                    trust_remote_code: bool = False, check: bool = True) -> str:
     """The kind of a model reference ("bundled", "local", "hub") without loading, converting or
     downloading anything; raises UserError for a reference that cannot work. Configs are checked
-    with this before a pipeline starts, so a typo does not surface hours later."""
+    with this before a pipeline starts, so a typo does not surface hours later.
+
+    A local folder is checked (`check_model_folder`: config, safetensors weights when ``weights``,
+    tokenizer files when ``tokenizer``; headers only) so that a broken checkpoint is one line naming
+    the folder in every command, not a traceback from inside transformers. ``check=False`` only
+    for callers that hash the folder and load nothing (fingerprints)."""
     ref = str(ref)
     if ref in (BUNDLED_NAME, "bundled"):
         if not (bundled_model_dir() / "config.json").exists():
@@ -31,17 +38,24 @@ def check_model_ref(ref: str | Path) -> str:
         return "bundled"
     path = Path(ref).expanduser()
     if path.exists():
+        if not path.is_dir():
+            raise UserError(f"model '{ref}' is a file; give the checkpoint folder (with config.json)")
         if not (path / "config.json").exists():
             raise UserError(f"model folder {path} has no config.json (not a Hugging Face checkpoint)")
+        if check:
+            check_model_folder(path, weights=weights, tokenizer=tokenizer, trust_remote_code=trust_remote_code)
         return "local"
     if ref.startswith((".", "/", "~")) or not _HUB_ID.match(ref):
         raise UserError(f"model not found: '{ref}' is neither a local folder nor a hub id (org/name)")
     return "hub"  # transformers downloads it (users with internet)
 
 
-def resolve_model(ref: str | Path) -> str:
-    """Turn a model reference into something ``from_pretrained`` accepts."""
-    kind = check_model_ref(ref)
+def resolve_model(ref: str | Path, weights: bool = True, tokenizer: bool = True,
+                  trust_remote_code: bool = False, check: bool = True) -> str:
+    """Turn a model reference into something ``from_pretrained`` accepts (checked as in
+    `check_model_ref`)."""
+    kind = check_model_ref(ref, weights=weights, tokenizer=tokenizer, trust_remote_code=trust_remote_code,
+                           check=check)
     if kind == "bundled":
         return str(ensure_bundled_model())
     return str(Path(str(ref)).expanduser()) if kind == "local" else str(ref)
@@ -58,10 +72,10 @@ def torch_dtype(name: str):
 def load_tokenizer(ref: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    src = resolve_model(ref)
+    src = resolve_model(ref, weights=False, trust_remote_code=trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
-    except OSError as err:
+    except (OSError, ValueError) as err:  # missing/unreadable files, unusable tokenizer class
         raise UserError(f"cannot load tokenizer from '{ref}': {str(err).splitlines()[0]}") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -83,11 +97,11 @@ def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: b
     (default: `default_device()`)."""
     from transformers import AutoModelForCausalLM
 
-    src = resolve_model(ref)
+    src = resolve_model(ref, tokenizer=with_tokenizer, trust_remote_code=trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             src, dtype=torch_dtype(dtype), use_safetensors=True, trust_remote_code=trust_remote_code)
-    except OSError as err:
+    except (OSError, ValueError) as err:  # e.g. a config whose model type is no causal LM
         raise UserError(f"cannot load model from '{ref}': {str(err).splitlines()[0]}") from None
     model.to(device or default_device()).eval()
     tok = load_tokenizer(src, trust_remote_code=trust_remote_code) if with_tokenizer else None
@@ -102,7 +116,7 @@ def random_init_like(ref: str | Path, seed: int = 0, num_hidden_layers: int | No
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(resolve_model(ref))
+    config = AutoConfig.from_pretrained(resolve_model(ref, weights=False, tokenizer=False))
     if num_hidden_layers is not None:
         config.num_hidden_layers = num_hidden_layers
     for key, value in overrides.items():

@@ -1,7 +1,9 @@
 """Plots of the report as inline SVG (matplotlib, Agg backend): crisp at any zoom, text stays text,
 and the file stays self-contained. One colour per model, the same in every plot and table.
 
-Labels in plots are model names from run directories; matplotlib escapes them as XML text.
+Labels in plots are model names, MCQ subjects and other user text; matplotlib escapes them as XML
+text. They are drawn literally: mathtext (text between two `$`) and usetex are off, so a subject
+such as "$\\foo$" or "Kosten in $ und %" neither crashes the report nor is typeset.
 SVG output is deterministic (fixed hash salt, no date), so the same runs give the same report.
 """
 
@@ -22,7 +24,8 @@ from definemed.report.html import Html, tag  # noqa: E402
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
            "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
-STYLE = {"svg.fonttype": "none", "svg.hashsalt": "definemed-report", "font.size": 10,
+STYLE = {"text.parse_math": False, "text.usetex": False,  # user text is literal (see the module docstring)
+         "svg.fonttype": "none", "svg.hashsalt": "definemed-report", "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
          "axes.axisbelow": True}
 

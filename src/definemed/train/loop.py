@@ -34,8 +34,11 @@ def _prepare_model(cfg: TrainConfig, model_path: str):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True,
-                                                 trust_remote_code=cfg.trust_remote_code)
+    try:  # the folder passed `check_model_folder`; what transformers still refuses is one line too
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True,
+                                                     trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot load model from '{model_path}': {str(err).splitlines()[0]}") from None
     if cfg.freeze_embeddings:  # tied models: this freezes the output layer too
         model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.lora is not None:
@@ -100,7 +103,7 @@ def _train(cfg: TrainConfig, acc, run: RunDir) -> dict:
     out = run.path
     if (done := run.reuse(cfg, announce=acc.is_main_process)) is not None:
         return done
-    model_path = resolve_model(cfg.model)
+    model_path = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
     tok = load_tokenizer(model_path, trust_remote_code=cfg.trust_remote_code)
     if acc.is_main_process:
         run.start(cfg, seed=cfg.seed, inputs={f"data/{i}": s.path for i, s in enumerate(cfg.data)})
