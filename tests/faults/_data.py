@@ -26,7 +26,7 @@ def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
     return code, res.out, res.err
 
 
-def one_line_error(capsys, monkeypatch, *args, status_prefix: str | None = None) -> str:
+def one_line_error(capsys, monkeypatch, *args, status_prefix: str | tuple[str, ...] | None = None) -> str:
     """The command must exit 2 with exactly one line on stderr and no traceback; returns that line.
     ``status_prefix``: progress lines the command prints before it fails (e.g. the merge's "merge 1/3
     pre-checks") are not part of the error and are left out."""

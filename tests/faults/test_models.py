@@ -119,3 +119,32 @@ def test_good_folder_passes_the_check(tiny_model):
     from definemed.models import resolve_model
 
     assert resolve_model(tiny_model) == str(tiny_model)
+
+
+def _foreign_model_type(good, out):
+    """A config naming another architecture than the weights hold: transformers would build that
+    architecture and fill it with random weights ("Loading weights: 0it"), silently."""
+    copy_model(good, out)
+    conf = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**conf, "model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"],
+                                                 "rotary_pct": 1.0}))
+    return out
+
+
+def _missing_layer(good, out):
+    """Weights of one layer fewer than the config asks for: the last layer would be random."""
+    copy_model(good, out)
+    conf = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**conf, "num_hidden_layers": conf["num_hidden_layers"] + 1}))
+    return out
+
+
+@pytest.mark.parametrize("make", [_foreign_model_type, _missing_layer])
+@pytest.mark.parametrize("command", ("train run", "eval perplexity", "eval mcq", "eval generate", "model chat"))
+def test_weights_that_do_not_fit_the_config_are_refused(command, make, tiny_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEFINEMED_CACHE", str(tmp_path / "cache"))
+    folder = make(tiny_model, tmp_path / "model")
+    # progress bars (transformers' "Loading weights", the answers' bar) are not part of the error
+    line = one_line_error(capsys, monkeypatch, *_command(command, folder, tmp_path, tiny_model),
+                          status_prefix=("Loading weights", "generate "))
+    assert str(folder) in line and "not in the checkpoint" in line, line

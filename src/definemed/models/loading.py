@@ -91,6 +91,40 @@ def default_device() -> str:
     return os.environ.get("DEFINEMED_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def from_pretrained_checked(src: str, dtype, trust_remote_code: bool = False, shown: str | None = None):
+    """``AutoModelForCausalLM.from_pretrained`` (safetensors only) that refuses a checkpoint whose
+    weights do not fill the architecture its config names. transformers initialises missing
+    tensors at random and only logs a table ("MISSING ... newly initialized"): a config naming
+    another architecture, or one layer more than the weights hold, would be trained or evaluated
+    as a partly random model without any error. Fail closed instead."""
+    import logging
+
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    shown = shown or src
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report table: we judge the loading info ourselves
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            src, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True)
+    except (OSError, ValueError) as err:  # e.g. a config whose model type is no causal LM
+        raise UserError(f"cannot load model from '{shown}': {str(err).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(level)
+    if unexpected := sorted(info.get("unexpected_keys") or []):  # e.g. a value head: harmless, but say so
+        logging.getLogger("definemed.models").warning("model '%s': %d weight(s) not used by the architecture "
+                                                      "(e.g. %s)", shown, len(unexpected), unexpected[0])
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys") or []]
+    if missing or mismatched:
+        bad = missing or mismatched
+        what = "not in the checkpoint" if missing else "of another shape in the checkpoint"
+        raise UserError(f"model '{shown}': {len(bad)} weight(s) the config's architecture needs are {what} "
+                        f"(e.g. {bad[0]}): config.json does not describe these weights")
+    return model
+
+
 def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: bool = False,
                    with_tokenizer: bool = True, device: str | None = None):
     """Load (model, tokenizer) in eval mode from safetensors weights only, on `device`
@@ -98,11 +132,7 @@ def load_causal_lm(ref: str | Path, dtype: str = "float32", trust_remote_code: b
     from transformers import AutoModelForCausalLM
 
     src = resolve_model(ref, tokenizer=with_tokenizer, trust_remote_code=trust_remote_code)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            src, dtype=torch_dtype(dtype), use_safetensors=True, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:  # e.g. a config whose model type is no causal LM
-        raise UserError(f"cannot load model from '{ref}': {str(err).splitlines()[0]}") from None
+    model = from_pretrained_checked(src, torch_dtype(dtype), trust_remote_code, shown=str(ref))
     model.to(device or default_device()).eval()
     tok = load_tokenizer(src, trust_remote_code=trust_remote_code) if with_tokenizer else None
     return model, tok

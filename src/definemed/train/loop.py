@@ -31,14 +31,12 @@ log = logging.getLogger("definemed.train")
 
 
 def _prepare_model(cfg: TrainConfig, model_path: str):
-    from transformers import AutoModelForCausalLM
+    from definemed.models.loading import from_pretrained_checked
 
     torch.manual_seed(cfg.seed)
-    try:  # the folder passed `check_model_folder`; what transformers still refuses is one line too
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True,
-                                                     trust_remote_code=cfg.trust_remote_code)
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot load model from '{model_path}': {str(err).splitlines()[0]}") from None
+    # the folder passed `check_model_folder`; what transformers still refuses, or weights that do
+    # not fill the architecture, are one line too
+    model = from_pretrained_checked(model_path, torch.float32, cfg.trust_remote_code)
     if cfg.freeze_embeddings:  # tied models: this freezes the output layer too
         model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.lora is not None:
