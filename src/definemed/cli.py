@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -9,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from definemed.errors import UserError
+from definemed.errors import Terminated, UserError
 
 app = typer.Typer(
     name="definemed",
@@ -423,7 +424,16 @@ def demo(
     run_demo(cfg, str(config) if config else "--set")
 
 
+def _terminate(signum, frame):
+    raise Terminated(f"terminated by {signal.Signals(signum).name}")
+
+
 def main() -> None:
+    # SIGTERM becomes an exception: the running stage records "failed" and frees its folder
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        previous = None
     try:
         app()
     except UserError as err:
@@ -431,6 +441,14 @@ def main() -> None:
 
         print_error(" ".join(str(err).splitlines()))  # one line, user text verbatim (never rich markup)
         sys.exit(2)
+    except Terminated as err:
+        from definemed.console import print_error
+
+        print_error(f"{err}: the run is recorded as failed; rerun the same command to resume")
+        sys.exit(128 + signal.SIGTERM)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

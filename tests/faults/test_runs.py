@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -13,7 +15,7 @@ import yaml
 from definemed.errors import UserError
 from definemed.runs import RunDir, read_json
 
-from ._runs import DOCS, assert_one_line_error, cli, corpus_config, hold_lock, write_yaml
+from ._runs import DOCS, ROOT, assert_one_line_error, cli, corpus_config, hold_lock, write_yaml
 
 # ---------------------------------------------------------------------------------------------
 # A corpus run that failed on bad input (a tokenizer that does not exist, noticed after the run
@@ -265,3 +267,32 @@ def test_corpus_stage_removes_leftovers(tmp_path):
     bad = write_yaml(tmp_path / "c.yaml", corpus_config(out, tokenizer=str(tmp_path / "no-such-tokenizer")))
     cli("corpus", "run", bad)
     assert not (out / ".stats.json.x1.tmp").exists()
+
+
+SIGTERM_IN_STAGE = """
+import os, signal, sys, time
+import definemed.corpus.train_classifier as tc
+
+def killed(*a, **k):  # Slurm's time limit (or `kill`) arrives in the middle of the stage
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+tc.train_phase = killed
+from definemed.cli import main
+main()
+"""
+
+
+def test_sigterm_is_recorded_as_failed_and_releases_the_folder(tmp_path):
+    """SIGTERM (Slurm's time limit, `kill`) must not leave the run "running": the manifest says
+    failed with the reason, the command exits 143 with one line, and the next run may start."""
+    cfg = write_yaml(tmp_path / "c.yaml", corpus_config(tmp_path / "run", input={"paths": [DOCS], "limit": 40}))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    res = subprocess.run([sys.executable, "-c", SIGTERM_IN_STAGE, "corpus", "run", str(cfg)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 143, (res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("error: terminated"), res.stderr[-500:]
+    man = read_json(tmp_path / "run" / "manifest.json")
+    assert man["status"] == "failed" and "SIGTERM" in man["error"], man
+    assert not (tmp_path / "run" / ".definemed.lock.json").exists()
